@@ -1,0 +1,1 @@
+"""The ``relscope`` command line: core commands plus those that plugins add."""

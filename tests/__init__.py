@@ -1,0 +1,1 @@
+"""relscope test suite."""
