@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -49,7 +50,7 @@ def test_every_plugin_module_has_an_entry_point() -> None:
     }
     assert plugin_modules - set(declared.values()) == set()
     for name, module in declared.items():
-        assert name == module.removeprefix("relscope.plugins."), f"{name} -> {module}"
+        assert name == "relscope." + module.removeprefix("relscope.plugins."), f"{name} -> {module}"
         assert module in plugin_modules, f"entry point {name} names no plugin module"
 
 
@@ -65,7 +66,13 @@ def test_installed_metadata_matches_pyproject() -> None:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
+    """Build from a copy of the tree, so no build/ or egg-info lands in the checkout."""
     out = tmp_path_factory.mktemp("wheel")
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for folder in PACKAGE_DIRS.values():
+        shutil.copytree(folder, source / folder.name, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
         [
             sys.executable,

@@ -1,0 +1,1 @@
+"""The built-in demo: a Clever-Hans digits data set, a small CNN, and the end-to-end ``relscope demo``."""
