@@ -60,3 +60,31 @@ class ProcessorError(RelscopeError, ValueError):
 
 class CacheError(RelscopeError):
     """The analysis cache cannot store a value or cannot be opened."""
+
+
+class AttributionError(RelscopeError):
+    """An attribution cannot be computed as asked (bad target, bad input, unsupported model)."""
+
+
+class RuleConfigurationError(AttributionError, ValueError):
+    """A rule or composite got parameters that make no sense (alpha - beta != 1, missing bounds)."""
+
+
+class CanonizerError(AttributionError, ValueError):
+    """A canonizer cannot rewrite a model (untraceable forward, layer it cannot handle yet)."""
+
+
+class UnsupportedModelError(CanonizerError):
+    """A model holds a layer or operation that no canonizer supports yet (named in the message)."""
+
+
+class AnalyzeError(RelscopeError):
+    """Bad ``relscope analyze`` arguments: range syntax, unknown category, task or project."""
+
+
+class ModelLoadError(RelscopeError):
+    """A model specification (torchvision:<name>, pkg.mod:factory, TorchScript file, weights) fails."""
+
+
+class AttributeUsageError(RelscopeError):
+    """A ``relscope attribute`` / ``project`` option has a value that cannot be used."""

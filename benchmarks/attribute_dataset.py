@@ -1,0 +1,160 @@
+"""Throughput of ``relscope attribute``'s loop (DataLoader workers, batches, partial files, final
+HDF5) with an LRP composite, next to plain gradients through the very same loop.
+
+Two workloads: the builtin digits (1797 x 1 x 32 x 32) on the demo's SmallCNN, and N random
+3 x 224 x 224 images (default 512) on torchvision's vgg16 (random weights). For each it prints
+samples/s with the composite, samples/s with plain gradients, and their ratio, measured side by
+side in one process. A third column gives the same model's plain-gradient samples/s in memory
+(no loading or writing) to show what the loop itself costs.
+
+    .venv/bin/python benchmarks/attribute_dataset.py                       # full sizes
+    .venv/bin/python benchmarks/attribute_dataset.py --vgg-count 32 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torchvision
+
+from relscope.core.attribution import get_attributor, get_composite
+from relscope.core.data.attribute_dataset import Preprocessing, attribute_dataset
+from relscope.core.data.digits import write_digits
+from relscope.core.data.inputs import Hdf5Inputs
+from relscope.core.model_loading import IMAGENET_MEAN, IMAGENET_STD
+from relscope.plugins.demo.model import SmallCNN
+
+
+def loop_rate(model, inputs, folder, composite, preprocessing, args, count) -> float:
+    """Samples/s of one full attribute_dataset run (load, attribute, store, assemble)."""
+    attributor = get_attributor("gradient", model=model, composite=composite)
+    out = Path(folder) / f"bench-{time.monotonic_ns()}.h5"
+    start = time.perf_counter()
+    attribute_dataset(
+        attributor,
+        inputs,
+        out,
+        {"benchmark": True},
+        indices=range(count),
+        preprocessing=preprocessing,
+        target="label",
+        batch_size=args.batch_size,
+        device=args.device,
+        workers=args.workers,
+        progress=False,
+    )
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    out.unlink()
+    return count / seconds
+
+
+def memory_rate(model, inputs, preprocessing, args, count) -> float:
+    """Samples/s of plain gradients on batches already in memory (no loader, no files)."""
+    images = torch.stack(
+        [preprocessing.normalise(torch.from_numpy(inputs.image(i).transpose(2, 0, 1).copy()))
+         for i in range(count)]
+    ).to(args.device)  # fmt: skip
+    labels = [inputs.labels(i)[0] for i in range(count)]
+    attributor = get_attributor("gradient", model=model)
+    start = time.perf_counter()
+    for first in range(0, count, args.batch_size):
+        attributor(images[first : first + args.batch_size], labels[first : first + args.batch_size])
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return count / (time.perf_counter() - start)
+
+
+def workload(name, model, inputs, composite_name, composite_params, preprocessing, args, count):
+    """Measure and print one row."""
+    model = model.to(args.device).eval()
+    with tempfile.TemporaryDirectory() as folder:
+        # warm-up batch so one-off costs (allocations, tracing) are not timed
+        loop_rate(model, inputs, folder, None, preprocessing, args, min(count, args.batch_size))
+        lrp = loop_rate(
+            model,
+            inputs,
+            folder,
+            get_composite(composite_name, **composite_params),
+            preprocessing,
+            args,
+            count,
+        )
+        plain = loop_rate(model, inputs, folder, None, preprocessing, args, count)
+    raw = memory_rate(model, inputs, preprocessing, args, count)
+    print(
+        f"{name:<28} {composite_name:<18} {lrp:>10.1f} {plain:>12.1f} {lrp / plain:>8.2f} "
+        f"{raw:>14.1f}",
+        flush=True,
+    )
+
+
+def random_images(path: Path, count: int) -> Path:
+    """``count`` random uint8 3x224x224 images with random labels in an input HDF5 file."""
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as file:
+        file["data"] = rng.integers(0, 256, size=(count, 3, 224, 224), dtype=np.uint8)
+        file["label"] = rng.integers(0, 1000, size=count)
+    return path
+
+
+def main() -> None:
+    """Run both workloads and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--digits-count", type=int, default=1797)
+    parser.add_argument("--vgg-count", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--vgg-batch-size", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--skip-vgg", action="store_true")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    print(
+        f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
+        f"workers {args.workers}"
+    )
+    print(
+        f"{'workload':<28} {'composite':<18} {'LRP s/s':>10} {'gradient s/s':>12} {'ratio':>8} "
+        f"{'in-memory s/s':>14}"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        digits = Hdf5Inputs(write_digits(Path(folder) / "digits.h5"))
+        count = min(args.digits_count, len(digits))
+        workload(
+            f"digits {count} x 1x32x32",
+            SmallCNN(),
+            digits,
+            "epsilon_plus_flat",
+            {},
+            Preprocessing(),
+            args,
+            count,
+        )
+        if args.skip_vgg:
+            return
+        images = Hdf5Inputs(random_images(Path(folder) / "random.h5", args.vgg_count))
+        preprocessing = Preprocessing(IMAGENET_MEAN, IMAGENET_STD)
+        low, high = (b.to(args.device) for b in preprocessing.bounds(3))
+        args.batch_size = args.vgg_batch_size
+        workload(
+            f"vgg16 {args.vgg_count} x 3x224x224",
+            torchvision.models.vgg16(weights=None),
+            images,
+            "epsilon_gamma_box",
+            {"low": low, "high": high},
+            preprocessing,
+            args,
+            args.vgg_count,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The stabiliser ``s(z)``: keeps LRP denominators away from zero without flipping their sign."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from numbers import Real
+from typing import Any
+
+import torch
+
+from relscope.core.errors import RuleConfigurationError
+
+StabilizerLike = float | Callable[[torch.Tensor], torch.Tensor]
+
+
+class Stabilizer:
+    """``s(z) = z + ε·sign₀(z)`` with ``sign₀(0) = +1``, so a zero denominator becomes ε.
+
+    ``clip=True`` gives ``sign₀(z)·max(|z|, ε)`` instead (only small values move);
+    ``rms_scaled=True`` scales ε by the root mean square of ``z`` per sample (all axes but the
+    first), so ε means the same for large and small activations. With ``epsilon=0`` (LRP-0) an
+    exactly zero denominator becomes ∞, so ``R / s(z)`` is 0 there instead of NaN.
+    """
+
+    def __init__(self, epsilon: float = 1e-6, clip: bool = False, rms_scaled: bool = False) -> None:
+        if not isinstance(epsilon, Real) or isinstance(epsilon, bool) or not epsilon >= 0:
+            raise RuleConfigurationError(
+                f"the stabiliser epsilon must be a float >= 0, got {epsilon!r}"
+            )
+        self.epsilon = float(epsilon)
+        self.clip = bool(clip)
+        self.rms_scaled = bool(rms_scaled)
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        """The stabilised denominator, same shape as ``z``."""
+        if self.epsilon == 0.0:
+            return z.masked_fill(z == 0, math.inf)
+        eps: Any = self.epsilon
+        if self.rms_scaled:
+            dims = tuple(range(1, z.dim()))
+            rms = z.square().mean(dim=dims, keepdim=True).sqrt() if dims else z.abs()
+            eps = eps * rms
+        nonneg = z >= 0
+        if self.clip:
+            if isinstance(eps, float):
+                return torch.where(nonneg, z.clamp(min=eps), z.clamp(max=-eps))
+            return torch.where(nonneg, torch.maximum(z, eps), torch.minimum(z, -eps))
+        return torch.where(nonneg, z + eps, z - eps)
+
+    @classmethod
+    def ensure(cls, value: StabilizerLike | Stabilizer) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A stabiliser from a float (ε), a Stabilizer, or any callable ``z -> s(z)``."""
+        if isinstance(value, Stabilizer):
+            return value
+        if isinstance(value, Real) and not isinstance(value, bool):
+            return cls(float(value))
+        if callable(value):
+            return value
+        raise RuleConfigurationError(
+            f"a stabiliser must be a float or a callable z -> s(z), not {type(value).__name__}"
+        )
+
+    def __repr__(self) -> str:
+        extra = (", clip=True" if self.clip else "") + (
+            ", rms_scaled=True" if self.rms_scaled else ""
+        )
+        return f"Stabilizer({self.epsilon:g}{extra})"

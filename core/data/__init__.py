@@ -1,0 +1,1 @@
+"""Readers and writers of relscope's (ViRelAy-compatible) data files: inputs, attributions, projects."""

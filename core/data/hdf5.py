@@ -1,0 +1,48 @@
+"""Opening HDF5 files and reaching their keys with one-line errors that name the file and key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+
+from relscope.core.errors import DataFormatError
+
+
+def open_hdf5(path: str | os.PathLike[str], what: str = "HDF5 file") -> h5py.File:
+    """Open ``path`` read-only; a missing, unreadable or corrupt file is a DataFormatError."""
+    source = str(path)
+    if not Path(path).exists():
+        raise DataFormatError(f"{source}: {what} not found")
+    if Path(path).is_dir():
+        raise DataFormatError(f"{source}: expected an {what}, found a folder")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataFormatError(f"{source}: not a readable {what} ({reason})") from None
+
+
+def require(file: h5py.File, key: str, source: str) -> h5py.Dataset | h5py.Group:
+    """``file[key]``, or a DataFormatError naming the file and the missing key."""
+    if key not in file:
+        raise DataFormatError(f"{source}: missing key {key!r}")
+    try:
+        return file[key]
+    except (KeyError, OSError) as exc:
+        raise DataFormatError(f"{source}: key {key!r} cannot be read ({exc})") from None
+
+
+def member_names(group: h5py.Group) -> list[str]:
+    """The per-sample member names of a group, sorted (zero-padded names sort numerically)."""
+    return sorted(group.keys())
+
+
+def row_count(node: h5py.Dataset | h5py.Group, key: str, source: str) -> int:
+    """Number of samples held by a dataset (first axis) or a group (members)."""
+    if isinstance(node, h5py.Group):
+        return len(node)
+    if node.ndim == 0:
+        raise DataFormatError(f"{source}: key {key!r} is a scalar, expected one row per sample")
+    return int(node.shape[0])

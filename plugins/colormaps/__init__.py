@@ -1,0 +1,1 @@
+"""Built-in colour maps (registered through ``register_colormaps``)."""

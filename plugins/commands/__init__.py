@@ -1,0 +1,1 @@
+"""Built-in CLI sub-commands, one plugin module each (registered through ``register_commands``)."""

@@ -1,0 +1,1 @@
+"""Analysis processors, one module per family, each its own plugin entry point."""

@@ -1,0 +1,192 @@
+"""Embeddings: the spectral eigen-embedding of a Laplacian, and 2-D views (t-SNE, UMAP).
+
+``EigenEmbedding`` returns ``(eigenvalues, vectors)``: the ``n_eigval`` largest eigenvalues of the
+normalised affinity ``I - L`` (1 once per connected component, descending) and their eigenvectors.
+t-SNE is openTSNE's (FFT-accelerated, O(N) per iteration, from 10,000 points on); UMAP needs the optional
+``umap-learn`` package (``pip install relscope[umap]``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from relscope.core import hookimpl
+from relscope.core.analysis import Param, Processor, at_least, greater_than, one_of, processor
+from relscope.core.errors import ProcessorError
+
+#: below this many points the eigenproblem is solved densely (exact, and faster than ARPACK)
+DENSE_LIMIT = 600
+
+
+def _signs_fixed(vectors: np.ndarray) -> np.ndarray:
+    """Flip each eigenvector so its largest-magnitude entry is positive (a reproducible sign)."""
+    rows = np.abs(vectors).argmax(axis=0)
+    signs = np.sign(vectors[rows, np.arange(vectors.shape[1])])
+    signs[signs == 0] = 1.0
+    return vectors * signs
+
+
+@processor
+class EigenEmbedding(Processor):
+    """Eigen-decomposition of a sparse Laplacian: ``(eigenvalues (K,), vectors (N, K))``."""
+
+    n_eigval: int = Param(int, 32, check=at_least(1))
+    tol: float = Param(float, 1e-8, check=greater_than(0))
+    seed: int = Param(int, 0)
+
+    def function(self, data: Any) -> Any:
+        """The K largest eigenpairs of ``I - L`` (the smallest of ``L``)."""
+        if not (sp.issparse(data) or isinstance(data, np.ndarray)) or data.ndim != 2:
+            raise ProcessorError("EigenEmbedding: expected a square (sparse) Laplacian matrix")
+        n = data.shape[0]
+        if data.shape[1] != n or n < 2:
+            raise ProcessorError(f"EigenEmbedding: expected a square matrix, got {data.shape}")
+        operator = (sp.identity(n, format="csr") - sp.csr_matrix(data, dtype=np.float64)).tocsr()
+        asymmetry = abs(operator - operator.T)
+        symmetric = asymmetry.nnz == 0 or asymmetry.max() <= 1e-10
+        k = min(self.n_eigval, n - 1)
+        if n <= DENSE_LIMIT or k >= n - 1:
+            values, vectors = self._dense(operator.toarray(), symmetric)
+        else:
+            values, vectors = self._sparse(operator, symmetric, k)
+        order = np.argsort(-values, kind="stable")[:k]
+        vectors = _signs_fixed(vectors[:, order])
+        return values[order].astype(np.float64), vectors.astype(np.float32)
+
+    @staticmethod
+    def _dense(matrix: np.ndarray, symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
+        import scipy.linalg
+
+        if symmetric:
+            return scipy.linalg.eigh(matrix)
+        values, vectors = scipy.linalg.eig(matrix)
+        return values.real, vectors.real
+
+    def _sparse(
+        self, operator: sp.csr_matrix, symmetric: bool, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        from scipy.sparse.linalg import eigs, eigsh
+
+        start = np.random.default_rng(self.seed).standard_normal(operator.shape[0])
+        ncv = min(operator.shape[0], max(2 * k + 1, 20))
+        if symmetric:
+            return eigsh(operator, k=k, which="LA", v0=start, ncv=ncv, tol=self.tol)
+        values, vectors = eigs(operator, k=k, which="LR", v0=start, ncv=ncv, tol=self.tol)
+        return values.real, vectors.real
+
+
+@processor
+class LeadingEigenvectors(Processor):
+    """The first ``n_columns`` eigenvectors, rows scaled to unit length (Ng-Jordan-Weiss).
+
+    k-means with k clusters on the k leading eigenvectors is classical spectral clustering.
+    """
+
+    n_columns: int = Param(int, 2, check=at_least(1))
+    normalize_rows: bool = Param(bool, True)
+
+    def function(self, data: Any) -> Any:
+        """(N, min(n_columns, K)) float array."""
+        array = np.asarray(data)
+        if array.ndim != 2 or array.dtype.kind != "f":
+            raise ProcessorError(
+                f"LeadingEigenvectors: expected (N, K) eigenvectors, got {array.dtype}"
+                f"{list(array.shape)}"
+            )
+        columns = array[:, : self.n_columns]
+        if not self.normalize_rows:
+            return np.ascontiguousarray(columns)
+        norms = np.linalg.norm(columns, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return columns / norms
+
+
+def _points(data: Any, owner: str) -> np.ndarray:
+    array = np.asarray(data)
+    if array.ndim != 2 or array.dtype.kind not in "biuf" or array.shape[0] < 3:
+        raise ProcessorError(
+            f"{owner}: expected an (N >= 3, D) numeric array, got {array.dtype}{list(array.shape)}"
+        )
+    return array
+
+
+def _threads(n_jobs: int) -> int:
+    return n_jobs if n_jobs > 0 else max(os.cpu_count() or 1, 1)
+
+
+@processor
+class TSNE(Processor):
+    """2-D t-SNE (openTSNE, FFT-accelerated); the perplexity shrinks for tiny N."""
+
+    perplexity: float = Param(float, 30.0, check=greater_than(0))
+    n_iter: int = Param(int, 500, check=at_least(1))
+    method: str = Param(str, "auto", check=one_of("auto", "fft", "bh"))
+    seed: int = Param(int, 0)
+    n_jobs: int = Param(int, 1, identifying=False)
+
+    def function(self, data: Any) -> Any:
+        """An (N, 2) float32 t-SNE map of ``data``."""
+        from openTSNE import TSNE as OpenTSNE
+
+        array = _points(data, "TSNE").astype(np.float64)
+        n = array.shape[0]
+        perplexity = min(self.perplexity, max((n - 1) / 3.0, 1.0))
+        model = OpenTSNE(
+            n_components=2,
+            perplexity=perplexity,
+            n_iter=self.n_iter,
+            random_state=self.seed,
+            n_jobs=_threads(self.n_jobs),
+            negative_gradient_method=self.method,  # auto: Barnes-Hut below 10,000 points
+            neighbors="exact" if n < 1000 else "auto",
+            initialization="pca" if array.shape[1] >= 2 else "random",
+            verbose=False,
+        )
+        return np.asarray(model.fit(array), dtype=np.float32)
+
+
+@processor
+class UMAP(Processor):
+    """2-D UMAP (needs the optional ``umap-learn`` package)."""
+
+    n_neighbors: int = Param(int, 15, check=at_least(2))
+    min_dist: float = Param(float, 0.1, check=at_least(0))
+    seed: int = Param(int, 0)
+
+    @staticmethod
+    def available() -> bool:
+        """Whether ``umap-learn`` is installed."""
+        return importlib.util.find_spec("umap") is not None
+
+    def function(self, data: Any) -> Any:
+        """An (N, 2) float32 UMAP map of ``data``."""
+        if not self.available():
+            raise ProcessorError(
+                "UMAP: the optional package umap-learn is not installed "
+                "(pip install 'relscope[umap]')"
+            )
+        import umap
+
+        array = _points(data, "UMAP")
+        model = umap.UMAP(
+            n_components=2,
+            n_neighbors=min(self.n_neighbors, array.shape[0] - 1),
+            min_dist=self.min_dist,
+            random_state=self.seed,
+        )
+        return np.asarray(model.fit_transform(array), dtype=np.float32)
+
+
+@hookimpl
+def register_processors(register: Any) -> None:
+    """Register the embedding processors (UMAP only where umap-learn is installed)."""
+    register("eigen", EigenEmbedding)
+    register("leading_eigenvectors", LeadingEigenvectors)
+    register("tsne", TSNE)
+    if UMAP.available():
+        register("umap", UMAP)

@@ -1,0 +1,1 @@
+"""Built-in LRP rules and composites (each module is a plugin with its own entry point)."""

@@ -1,0 +1,250 @@
+"""The named composites of the spec: ε-γ-box, ε-plus(-flat), ε-α2β1(-flat), excitation backprop,
+guided backprop, deconvnet and β-smooth.
+
+Each LRP composite applies its own map first, then the base map (activation → pass, sum → norm,
+average pooling → norm, batch norm → pass). Every composite accepts extra ``layer_map`` entries
+(ahead of its own), ``canonizers`` and ``zero_params``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from relscope.core import hookimpl
+from relscope.core.attribution.composite import LayerMapComposite, SpecialFirstLayerMapComposite
+from relscope.core.attribution.layer_types import (
+    Activation,
+    AvgPool,
+    BatchNorm,
+    Convolution,
+    Dense,
+    Linear,
+    Summation,
+)
+from relscope.core.attribution.stabilizer import StabilizerLike
+from relscope.plugins.rules.activations import BetaSmooth, Deconvnet, GuidedBackprop, Norm, Pass
+from relscope.plugins.rules.lrp import (
+    AlphaBeta,
+    Epsilon,
+    ExcitationBackprop,
+    Flat,
+    Gamma,
+    ZBox,
+    ZPlus,
+)
+
+Map = Sequence[tuple[Any, Any]] | None
+ZeroParams = str | Sequence[str] | None
+
+
+def base_map(stabilizer: StabilizerLike = 1e-6) -> list[tuple[Any, Any]]:
+    """The map every LRP composite ends with."""
+    return [
+        (Activation, Pass()),
+        (Summation, Norm(stabilizer=stabilizer)),
+        (AvgPool, Norm(stabilizer=stabilizer)),
+        (BatchNorm, Pass()),
+    ]
+
+
+class EpsilonGammaBox(SpecialFirstLayerMapComposite):
+    """γ on convolutions, ε on dense layers, z^B (``low``, ``high``) on the first convolution."""
+
+    name = "epsilon_gamma_box"
+
+    def __init__(
+        self,
+        low: Any = None,
+        high: Any = None,
+        epsilon: StabilizerLike = 1e-6,
+        gamma: float = 0.25,
+        stabilizer: StabilizerLike = 1e-6,
+        layer_map: Map = None,
+        first_map: Map = None,
+        zero_params: ZeroParams = None,
+        canonizers: Any = None,
+    ) -> None:
+        own = [
+            (Convolution, Gamma(gamma=gamma, stabilizer=stabilizer, zero_params=zero_params)),
+            (Dense, Epsilon(epsilon=epsilon, zero_params=zero_params)),
+        ]
+        first = [(Convolution, ZBox(low, high, stabilizer=stabilizer, zero_params=zero_params))]
+        super().__init__(
+            layer_map=list(layer_map or []) + own + base_map(stabilizer),
+            first_map=list(first_map or []) + first,
+            canonizers=canonizers,
+        )
+
+
+class EpsilonPlus(LayerMapComposite):
+    """z⁺ on convolutions, ε on dense layers."""
+
+    name = "epsilon_plus"
+
+    def __init__(
+        self,
+        epsilon: StabilizerLike = 1e-6,
+        stabilizer: StabilizerLike = 1e-6,
+        layer_map: Map = None,
+        zero_params: ZeroParams = None,
+        canonizers: Any = None,
+    ) -> None:
+        own = [
+            (Convolution, ZPlus(stabilizer=stabilizer, zero_params=zero_params)),
+            (Dense, Epsilon(epsilon=epsilon, zero_params=zero_params)),
+        ]
+        super().__init__(
+            layer_map=list(layer_map or []) + own + base_map(stabilizer), canonizers=canonizers
+        )
+
+
+class EpsilonPlusFlat(SpecialFirstLayerMapComposite):
+    """z⁺ on convolutions, ε on dense layers, flat on the first linear layer of any kind."""
+
+    name = "epsilon_plus_flat"
+
+    def __init__(
+        self,
+        epsilon: StabilizerLike = 1e-6,
+        stabilizer: StabilizerLike = 1e-6,
+        layer_map: Map = None,
+        first_map: Map = None,
+        zero_params: ZeroParams = None,
+        canonizers: Any = None,
+    ) -> None:
+        own = [
+            (Convolution, ZPlus(stabilizer=stabilizer, zero_params=zero_params)),
+            (Dense, Epsilon(epsilon=epsilon, zero_params=zero_params)),
+        ]
+        first = [(Linear, Flat(stabilizer=stabilizer, zero_params=zero_params))]
+        super().__init__(
+            layer_map=list(layer_map or []) + own + base_map(stabilizer),
+            first_map=list(first_map or []) + first,
+            canonizers=canonizers,
+        )
+
+
+class EpsilonAlpha2Beta1(LayerMapComposite):
+    """α2β1 on convolutions, ε on dense layers."""
+
+    name = "epsilon_alpha2_beta1"
+
+    def __init__(
+        self,
+        epsilon: StabilizerLike = 1e-6,
+        stabilizer: StabilizerLike = 1e-6,
+        layer_map: Map = None,
+        zero_params: ZeroParams = None,
+        canonizers: Any = None,
+    ) -> None:
+        own = [
+            (Convolution, AlphaBeta(2.0, 1.0, stabilizer=stabilizer, zero_params=zero_params)),
+            (Dense, Epsilon(epsilon=epsilon, zero_params=zero_params)),
+        ]
+        super().__init__(
+            layer_map=list(layer_map or []) + own + base_map(stabilizer), canonizers=canonizers
+        )
+
+
+class EpsilonAlpha2Beta1Flat(SpecialFirstLayerMapComposite):
+    """α2β1 on convolutions, ε on dense layers, flat on the first linear layer of any kind."""
+
+    name = "epsilon_alpha2_beta1_flat"
+
+    def __init__(
+        self,
+        epsilon: StabilizerLike = 1e-6,
+        stabilizer: StabilizerLike = 1e-6,
+        layer_map: Map = None,
+        first_map: Map = None,
+        zero_params: ZeroParams = None,
+        canonizers: Any = None,
+    ) -> None:
+        own = [
+            (Convolution, AlphaBeta(2.0, 1.0, stabilizer=stabilizer, zero_params=zero_params)),
+            (Dense, Epsilon(epsilon=epsilon, zero_params=zero_params)),
+        ]
+        first = [(Linear, Flat(stabilizer=stabilizer, zero_params=zero_params))]
+        super().__init__(
+            layer_map=list(layer_map or []) + own + base_map(stabilizer),
+            first_map=list(first_map or []) + first,
+            canonizers=canonizers,
+        )
+
+
+class ExcitationBackpropComposite(LayerMapComposite):
+    """Excitation backprop: z⁺ without bias on every linear layer, norm on sums and average
+    pooling; activations keep their gradient."""
+
+    name = "excitation_backprop"
+
+    def __init__(
+        self,
+        stabilizer: StabilizerLike = 1e-6,
+        layer_map: Map = None,
+        zero_params: ZeroParams = ("bias",),
+        canonizers: Any = None,
+    ) -> None:
+        own = [
+            (Summation, Norm(stabilizer=stabilizer)),
+            (AvgPool, Norm(stabilizer=stabilizer)),
+            (Linear, ExcitationBackprop(stabilizer=stabilizer, zero_params=zero_params)),
+        ]
+        super().__init__(layer_map=list(layer_map or []) + own, canonizers=canonizers)
+
+
+class GuidedBackpropComposite(LayerMapComposite):
+    """Guided backprop on every ReLU; everything else keeps its gradient."""
+
+    name = "guided_backprop"
+
+    def __init__(self, layer_map: Map = None, canonizers: Any = None) -> None:
+        super().__init__(
+            layer_map=list(layer_map or []) + [(nn.ReLU, GuidedBackprop())], canonizers=canonizers
+        )
+
+
+class DeconvnetComposite(LayerMapComposite):
+    """DeconvNet on every ReLU; everything else keeps its gradient."""
+
+    name = "deconvnet"
+
+    def __init__(self, layer_map: Map = None, canonizers: Any = None) -> None:
+        super().__init__(
+            layer_map=list(layer_map or []) + [(nn.ReLU, Deconvnet())], canonizers=canonizers
+        )
+
+
+class BetaSmoothComposite(LayerMapComposite):
+    """β-smooth (softplus gradient) on every ReLU; everything else keeps its gradient."""
+
+    name = "beta_smooth"
+
+    def __init__(self, beta: float = 10.0, layer_map: Map = None, canonizers: Any = None) -> None:
+        super().__init__(
+            layer_map=list(layer_map or []) + [(nn.ReLU, BetaSmooth(beta=beta))],
+            canonizers=canonizers,
+        )
+
+
+COMPOSITES = (
+    EpsilonGammaBox,
+    EpsilonPlus,
+    EpsilonPlusFlat,
+    EpsilonAlpha2Beta1,
+    EpsilonAlpha2Beta1Flat,
+    ExcitationBackpropComposite,
+    GuidedBackpropComposite,
+    DeconvnetComposite,
+    BetaSmoothComposite,
+)
+
+
+@hookimpl
+def register_composites(register: Any) -> None:
+    """Register the named composites."""
+    for composite in COMPOSITES:
+        register(composite.name, composite)

@@ -1,0 +1,1 @@
+"""Viewer plugins: the explorer app (``explorer/``) and one package per explorer panel."""

@@ -1,0 +1,199 @@
+"""The projects one explorer serves: each project file opened and validated once, at start.
+
+Only the files a project names are ever opened; routes address samples, categories and names,
+never paths. Reads of one project's HDF5 files are serialised by a lock (handles are shared
+between the server's worker threads); rendering happens outside it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from relscope.core.data.analysis import Analysis, read_analysis
+from relscope.core.data.label_map import LabelMap
+from relscope.core.data.project import Project, read_project
+from relscope.core.errors import ExplorerError
+
+
+def _files_version(paths: Iterable[Path]) -> str:
+    """A short fingerprint of the files' names, sizes and modification times (for cache URLs)."""
+    digest = hashlib.blake2b(digest_size=6)
+    for path in sorted({Path(p) for p in paths}):
+        try:
+            stat = path.stat()
+            digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns};".encode())
+        except OSError:
+            digest.update(f"{path}|missing;".encode())
+    return digest.hexdigest()
+
+
+class ServedProject:
+    """One opened project: label map, inputs, attributions (optional) and analyses."""
+
+    def __init__(self, project_id: str, project: Project) -> None:
+        self.id = project_id
+        self.project = project
+        self.name = project.name
+        self.label_map: LabelMap = project.read_label_map()
+        self.inputs = project.open_inputs(self.label_map)
+        self.attributions = None
+        if project.attributions is not None:
+            self.attributions = project.open_attributions(self.label_map, self.inputs)
+        self.analyses: dict[str, Analysis] = {}
+        for spec in project.analyses:
+            analysis = read_analysis(spec.sources)
+            self._check_analysis(spec.analysis_method, analysis)
+            self.analyses[spec.analysis_method] = analysis
+        self.lock = threading.RLock()
+        files = [project.label_map, project.dataset.path]
+        if project.path is not None:
+            files.append(project.path)
+        if project.attributions is not None:
+            files.extend(project.attributions.sources)
+        for spec in project.analyses:
+            files.extend(spec.sources)
+        self.version = _files_version(files)
+
+    def _check_analysis(self, method: str, analysis: Analysis) -> None:
+        size = len(self.inputs)
+        sources = ", ".join(str(p) for p in analysis.sources)
+        for category, part in analysis.categories.items():
+            index = part.index
+            if index.size and (index.min() < 0 or index.max() >= size):
+                raise ExplorerError(
+                    f"{sources}: /{category}/index points outside the data set of {size} samples "
+                    f"(analysis {method!r} of project {self.name!r})"
+                )
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def has_attributions(self) -> bool:
+        """True when the project names attribution files."""
+        return self.attributions is not None
+
+    def category_name(self, category: str) -> str:
+        """The label-map name of a category id (word_net_id), or the id itself."""
+        for entry in self.label_map:
+            if entry.word_net_id == category:
+                return entry.name
+        return category
+
+    @functools.cached_property
+    def first_labels(self) -> np.ndarray:
+        """(N,) int32: the first label of every sample, -1 for a sample without labels."""
+        rows = self.inputs.label_column.rows
+        return np.fromiter((row[0] if row else -1 for row in rows), dtype=np.int32, count=len(rows))
+
+    @functools.cached_property
+    def predicted(self) -> np.ndarray:
+        """(N,) int32: the predicted class (argmax of the stored output), -1 without attribution."""
+        result = np.full(len(self.inputs), -1, dtype=np.int32)
+        if self.attributions is not None:
+            with self.lock:
+                result[self.attributions.indices] = self.attributions.predicted_classes()
+        return result
+
+    def image(self, index: int) -> np.ndarray:
+        """Sample ``index`` as (H, W, C) float32 in [0, 1]."""
+        with self.lock:
+            return self.inputs.image(index)
+
+    def has_attribution(self, index: int) -> bool:
+        """True when sample ``index`` has a stored attribution."""
+        return self.attributions is not None and index in self.attributions
+
+    def attribution(self, index: int) -> np.ndarray:
+        """The (C, H, W) attribution of sample ``index``."""
+        assert self.attributions is not None
+        with self.lock:
+            return self.attributions.attribution(index)
+
+    def prediction(self, index: int) -> np.ndarray | None:
+        """The stored model output (K,) of sample ``index``, or None."""
+        if not self.has_attribution(index):
+            return None
+        assert self.attributions is not None
+        with self.lock:
+            return self.attributions.prediction(index)
+
+    def summary(self) -> dict[str, Any]:
+        """The ``/api/projects`` entry."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "model": self.project.model,
+            "dataset": self.project.dataset.name,
+        }
+
+    def details(self) -> dict[str, Any]:
+        """The ``/api/projects/{id}`` document: labels and every analysis with its choices."""
+        analyses = []
+        for method, analysis in self.analyses.items():
+            embeddings = []
+            for name in analysis.embedding_names:
+                dims = {part.embeddings[name].shape[1] for part in analysis.categories.values()}
+                eig = any(
+                    part.eigenvalues.get(name) is not None for part in analysis.categories.values()
+                )
+                embeddings.append({"name": name, "dims": min(dims), "eigenvalues": eig})
+            analyses.append(
+                {
+                    "method": method,
+                    "categories": [
+                        {"id": cid, "name": self.category_name(cid), "count": len(part)}
+                        for cid, part in analysis.categories.items()
+                    ],
+                    "clusterings": analysis.cluster_names,
+                    "embeddings": embeddings,
+                }
+            )
+        attributions = self.project.attributions
+        return {
+            **self.summary(),
+            "size": len(self.inputs),
+            "version": self.version,
+            "has_attributions": self.has_attributions,
+            "attribution": None
+            if attributions is None
+            else {
+                "method": attributions.attribution_method,
+                "strategy": attributions.attribution_strategy,
+                "count": len(self.attributions or ()),
+            },
+            "labels": self.label_map.as_list(),
+            "analyses": analyses,
+        }
+
+    def close(self) -> None:
+        """Close the project's open files."""
+        self.inputs.close()
+        if self.attributions is not None:
+            self.attributions.close()
+
+
+def load_projects(paths: Sequence[str | os.PathLike[str]]) -> list[ServedProject]:
+    """Read, open and validate every project file; names must be unique among them."""
+    if not paths:
+        raise ExplorerError("serve needs at least one project file")
+    served: list[ServedProject] = []
+    seen: dict[str, str] = {}
+    for number, path in enumerate(paths):
+        project = read_project(path)
+        if project.name in seen:
+            raise ExplorerError(
+                f"{path}: project name {project.name!r} is also used by {seen[project.name]}; "
+                "names must be unique among the projects served together"
+            )
+        seen[project.name] = str(path)
+        served.append(ServedProject(str(number), project))
+    return served

@@ -1,0 +1,92 @@
+"""Clusterings and 2-D views on well-separated blobs, against the blobs' own labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cluster import AgglomerativeClustering
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+from sklearn.neighbors import kneighbors_graph
+from threadpoolctl import threadpool_limits
+
+from relscope.core.errors import ProcessorError
+from relscope.plugins.processors.clusterings import DBSCAN, HDBSCAN, Agglomerative, KMeans
+from relscope.plugins.processors.embeddings import TSNE, UMAP
+from relscope.plugins.processors.reduction import PCA
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """BLAS/OpenMP on one thread: on a busy shared machine extra threads only spin."""
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def blobs() -> tuple[np.ndarray, np.ndarray]:
+    return make_blobs(n_samples=240, centers=4, n_features=6, cluster_std=0.5, random_state=0)
+
+
+def test_kmeans_on_separated_blobs_has_ari_one(blobs):
+    points, labels = blobs
+    predicted = KMeans(4)(points)
+    assert predicted.dtype == np.int32 and adjusted_rand_score(labels, predicted) == 1.0
+    assert len(np.unique(KMeans(500)(points[:5]))) == 5  # k capped at N
+
+
+def test_dbscan_and_hdbscan_find_the_blobs_and_mark_noise(blobs):
+    points, labels = blobs
+    with_outlier = np.vstack([points, [[100.0] * 6]])
+    predicted = DBSCAN(eps=0.3)(with_outlier)
+    assert predicted[-1] == -1
+    assert adjusted_rand_score(labels, predicted[:-1]) == 1.0
+    scaled = DBSCAN(eps=0.3)(with_outlier * 1000.0)  # eps is relative to the spread
+    np.testing.assert_array_equal(scaled, predicted)
+    assert adjusted_rand_score(labels, HDBSCAN(min_cluster_size=10)(points)) == 1.0
+
+
+def test_agglomerative_cuts_one_tree_at_every_k(blobs):
+    points, labels = blobs
+    cuts = Agglomerative(n_clusters=(2, 4, 7), n_neighbors=10)(points)
+    assert sorted(cuts) == [2, 4, 7]
+    assert [len(np.unique(cuts[k])) for k in (2, 4, 7)] == [2, 4, 7]
+    assert adjusted_rand_score(labels, cuts[4]) == 1.0
+    for k in (2, 7):  # the same partitions as scikit-learn's own cut of that tree
+        reference = AgglomerativeClustering(
+            n_clusters=k, connectivity=kneighbors_graph(points, 10), linkage="ward"
+        ).fit_predict(points)
+        assert adjusted_rand_score(reference, cuts[k]) == 1.0
+    for k in (4, 7):  # nested: each finer cluster lies within one coarser cluster
+        coarse = cuts[2 if k == 4 else 4]
+        assert all(len(np.unique(coarse[cuts[k] == c])) == 1 for c in np.unique(cuts[k]))
+    with pytest.raises(ProcessorError, match="n_clusters"):
+        Agglomerative(n_clusters=())
+
+
+def _neighbour_purity(embedding: np.ndarray, labels: np.ndarray) -> float:
+    distances = np.linalg.norm(embedding[:, None] - embedding[None], axis=2)
+    np.fill_diagonal(distances, np.inf)
+    nearest = np.argsort(distances, axis=1)[:, :5]
+    return float((labels[nearest] == labels[:, None]).mean())
+
+
+def test_tsne_and_pca_views_keep_blobs_apart(blobs):
+    points, labels = blobs
+    tsne = TSNE(perplexity=20.0)(points)
+    assert tsne.shape == (240, 2) and tsne.dtype == np.float32
+    assert _neighbour_purity(tsne, labels) > 0.98
+    np.testing.assert_array_equal(tsne, TSNE(perplexity=20.0)(points))  # seeded
+    assert _neighbour_purity(PCA(2)(points), labels) > 0.9
+
+
+@pytest.mark.skipif(UMAP.available(), reason="checks the message shown without umap-learn")
+def test_umap_without_the_optional_package_says_how_to_get_it(blobs):
+    with pytest.raises(ProcessorError, match=r"umap-learn is not installed.*relscope\[umap\]"):
+        UMAP()(blobs[0])
+
+
+@pytest.mark.skipif(not UMAP.available(), reason="umap-learn is optional")
+def test_umap_view_keeps_blobs_apart(blobs):
+    points, labels = blobs
+    assert _neighbour_purity(UMAP()(points), labels) > 0.98
