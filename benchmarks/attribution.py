@@ -2,11 +2,12 @@
 
 For torchvision vgg16 and resnet50 (random weights, eval mode, batch 8, 3 x 224 x 224,
 ``torch.set_num_threads(2)``) this prints the median (and min) of N timed runs, after one warm-up
-run, of: a plain forward pass, forward + input gradient (``attribute`` without composite), and
+round, of: a plain forward pass, forward + input gradient (``attribute`` without composite), and
 ``attribute`` with each LRP composite (the context is entered, modified weights are built, and the
 rules are removed again inside every run); the ratio of each to the gradient; and the peak
-resident memory. Each configuration runs in its own subprocess, so peak RSS (``ru_maxrss``, which
-includes the model's weights and the Python/torch baseline) is measured for it alone.
+resident memory. The timed runs of all configurations are interleaved round-robin in one process
+(load changes on a shared machine then hit all alike); peak RSS (``ru_maxrss``: model weights and
+the Python/torch baseline included) is measured for each configuration alone, in its own process.
 
     .venv/bin/python benchmarks/attribution.py                      # vgg16 and resnet50, 5 runs
     .venv/bin/python benchmarks/attribution.py --models vgg16 --runs 7
@@ -50,20 +51,22 @@ def composite_params(name: str) -> dict:
     return {"low": (0 - mean) / std, "high": (1 - mean) / std}
 
 
-def worker(model_name: str, config: str, runs: int, batch: int, threads: int) -> dict:
-    """Time one configuration in this (fresh) process; return the figures as a dict."""
+def build(model_name: str, batch: int, threads: int):
+    """The model (random weights, eval mode), a seeded input batch and one target per sample."""
     import torch
     import torchvision
-
-    from relscope.core.attribution import attribute, get_composite
-    from relscope.core.plugin_manager import default_plugin_manager
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = torchvision.models.get_model(model_name, weights=None).eval()
-    x = torch.randn(batch, 3, 224, 224)
-    target = list(range(batch))
-    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return model, torch.randn(batch, 3, 224, 224), list(range(batch))
+
+
+def runner(config: str, model, x, target):
+    """A function doing one run of ``config`` (forward, gradient, or a composite name)."""
+    import torch
+
+    from relscope.core.attribution import attribute, get_composite
 
     if config == "forward":
 
@@ -82,41 +85,43 @@ def worker(model_name: str, config: str, runs: int, batch: int, threads: int) ->
         def once() -> None:
             attribute(model, x, target=target, composite=get_composite(config, **params))
 
+    return once
+
+
+def timing_worker(model_name: str, configs: list[str], args: argparse.Namespace) -> dict:
+    """Interleave the configurations round-robin (1 warm-up round, then ``runs`` timed rounds),
+    so slow drifts of a shared machine's load hit all of them alike."""
+    from relscope.core.plugin_manager import default_plugin_manager
+
+    model, x, target = build(model_name, args.batch, args.threads)
     canonizers = default_plugin_manager().hook.default_canonizers(model=model) or []
-    once()  # warm-up: first-call costs (primitive selection, allocator growth)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - start)
-    return {
-        "median": statistics.median(times),
-        "min": min(times),
-        "times": times,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "loaded_rss_mb": rss_loaded / 1024,
-        "canonizers": [type(c).__name__ for c in canonizers],
-    }
+    runs = {config: runner(config, model, x, target) for config in configs}
+    times: dict[str, list[float]] = {config: [] for config in configs}
+    for round_index in range(args.runs + 1):
+        for config, once in runs.items():
+            start = time.perf_counter()
+            once()
+            if round_index:  # round 0 warms up (primitive selection, allocator growth)
+                times[config].append(time.perf_counter() - start)
+    return {"times": times, "canonizers": [type(c).__name__ for c in canonizers]}
 
 
-def run_config(model_name: str, config: str, args: argparse.Namespace) -> dict:
-    """Run one configuration in a subprocess and parse its JSON line."""
-    command = [
-        sys.executable,
-        __file__,
-        "--worker",
-        model_name,
-        config,
-        "--runs",
-        str(args.runs),
-        "--batch",
-        str(args.batch),
-        "--threads",
-        str(args.threads),
-    ]
+def memory_worker(model_name: str, config: str, args: argparse.Namespace) -> dict:
+    """Peak RSS of one run of ``config`` in this fresh process (and RSS once the model is built)."""
+    model, x, target = build(model_name, args.batch, args.threads)
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    runner(config, model, x, target)()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"peak_rss_mb": peak / 1024, "loaded_rss_mb": loaded / 1024}
+
+
+def subprocess_json(*worker_args: str, args: argparse.Namespace) -> dict:
+    """Run this script as a worker and parse the JSON it prints last."""
+    command = [sys.executable, __file__, *worker_args, "--batch", str(args.batch)]
+    command += ["--threads", str(args.threads), "--runs", str(args.runs)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"{model_name}/{config} failed:\n{done.stderr}")
+        raise SystemExit(f"{' '.join(worker_args)} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -127,29 +132,38 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per configuration (>= 5)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--worker", nargs=2, metavar=("MODEL", "CONFIG"), help=argparse.SUPPRESS)
+    parser.add_argument("--timing-worker", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(worker(*args.worker, args.runs, args.batch, args.threads)))
+    if args.timing_worker:
+        print(json.dumps(timing_worker(args.timing_worker[0], args.timing_worker[1:], args)))
+        return
+    if args.memory_worker:
+        print(json.dumps(memory_worker(*args.memory_worker, args)))
         return
 
     print(
-        f"batch {args.batch} x 3 x 224 x 224, torch threads {args.threads}, median of "
-        f"{args.runs} runs after 1 warm-up, each configuration in its own process"
+        f"batch {args.batch} x 3 x 224 x 224, torch threads {args.threads}; time: median of "
+        f"{args.runs} runs after 1 warm-up, configurations interleaved round-robin in one process; "
+        "peak RSS: one run per configuration, each in its own process"
     )
     for model_name in args.models:
-        results = {}
-        for config in ["forward", "gradient", *args.composites]:
-            results[config] = run_config(model_name, config, args)
+        configs = ["forward", "gradient", *args.composites]
+        memory = {}
+        for config in configs:
+            memory[config] = subprocess_json("--memory-worker", model_name, config, args=args)
             print(
-                f"  ... {model_name} {config}: {results[config]['median']:.2f} s", file=sys.stderr
+                f"  ... {model_name} {config}: {memory[config]['peak_rss_mb']:.0f} MB",
+                file=sys.stderr,
             )
-        grad = results["gradient"]
-        canonizers = results["gradient"]["canonizers"]
+        timing = subprocess_json("--timing-worker", model_name, *configs, args=args)
+        medians = {config: statistics.median(timing["times"][config]) for config in configs}
+        grad_time, grad_rss = medians["gradient"], memory["gradient"]["peak_rss_mb"]
+        canonizers = timing["canonizers"]
         print()
         print(
             f"{model_name} (default canonizers: {', '.join(canonizers) if canonizers else 'none'}; "
-            f"RSS after loading the model: {grad['loaded_rss_mb']:.0f} MB)"
+            f"RSS once the model is built: {memory['gradient']['loaded_rss_mb']:.0f} MB)"
         )
         header = (
             f"{'configuration':28s} {'median s':>9s} {'min s':>8s} {'x gradient':>11s} "
@@ -157,11 +171,11 @@ def main() -> None:
         )
         print(header)
         print("-" * len(header))
-        for config, figures in results.items():
+        for config in configs:
+            peak = memory[config]["peak_rss_mb"]
             print(
-                f"{config:28s} {figures['median']:9.2f} {figures['min']:8.2f} "
-                f"{figures['median'] / grad['median']:11.2f} {figures['peak_rss_mb']:12.0f} "
-                f"{figures['peak_rss_mb'] / grad['peak_rss_mb']:11.2f}"
+                f"{config:28s} {medians[config]:9.2f} {min(timing['times'][config]):8.2f} "
+                f"{medians[config] / grad_time:11.2f} {peak:12.0f} {peak / grad_rss:11.2f}"
             )
 
 

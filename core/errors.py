@@ -88,3 +88,8 @@ class ModelLoadError(RelscopeError):
 
 class AttributeUsageError(RelscopeError):
     """A ``relscope attribute`` / ``project`` option has a value that cannot be used."""
+
+
+class DistributedError(RelscopeError):
+    """A distributed run cannot start or finish: no torchrun environment, Dask missing or
+    unreachable, a rank or worker that failed."""

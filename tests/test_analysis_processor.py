@@ -90,6 +90,12 @@ def test_repr_shows_only_changed_params_and_params_split_by_identity():
     assert Scale(4).cache_key("abc") != Scale(4).cache_key("abd")
 
 
+def test_bumping_cache_version_changes_the_key(monkeypatch):
+    before = Scale(4).cache_key("abc")
+    monkeypatch.setattr(Scale, "cache_version", 2)
+    assert Scale(4).cache_key("abc") != before
+
+
 def test_pipeline_wires_tasks_and_returns_declared_outputs():
     data = np.array([1.0, 2.0])
     out = ScaleThenOffset()(data)

@@ -7,15 +7,10 @@ Pixels are compared (canvas, sample images) to see that a change really changed 
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import queue
 import shutil
 import subprocess
 import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,89 +19,36 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from tests.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    VIEWPORT,
+    Screens,
+    Server,
+    canvas_box,
+    changed_fraction,
+    choose,
+    drag,
+    drawn_key,
+    pixels,
+    selected_count,
+    server_env,
+    wait_ready,
+    wait_redraw,
+    wait_strip_images,
+)
 from tests.conftest import FIXTURES
 from tests.explorer_projects import write_alpha, write_beta
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1280, "height": 860}
 expect.set_options(timeout=15_000)
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium")
 
 
 # -- server and browser --------------------------------------------------------------------------
-
-
-class Server:
-    """A ``relscope serve`` subprocess and the lines it printed at start."""
-
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "relscope.core.cli", "serve", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            cwd=cwd,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-        self.url = ""
-        self.token: str | None = None
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                line = self.lines.get(timeout=0.5)
-            except queue.Empty:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise AssertionError(
-                        "relscope serve did not start: " + "".join(self.output)
-                    ) from None
-                continue
-            if "access token:" in line:
-                self.token = line.rsplit(":", 1)[1].strip()
-            if "serving" in line:
-                self.url = line.rsplit(" at ", 1)[1].strip()
-            if "press Ctrl+C" in line:
-                break
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            self.lines.put(line)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def server_env(extra_path: Path | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    if extra_path is not None:
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(extra_path), env.get("PYTHONPATH", "")) if p
-        )
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -154,23 +96,6 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-class Screens:
-    """Numbered screenshots of one test in its own folder."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.count = 0
-        self.last: Path | None = None
-
-    def take(self, page: Any, name: str) -> Path:
-        self.count += 1
-        path = self.folder / f"{self.count:02d}-{name}.png"
-        page.screenshot(path=str(path))
-        self.last = path
-        return path
-
-
 @pytest.fixture(scope="module")
 def screen_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("explorer-screens")
@@ -215,74 +140,11 @@ def pages(browser: Any, server: Server, screen_root: Path, request: pytest.Fixtu
 # -- page helpers --------------------------------------------------------------------------------
 
 
-def wait_ready(page: Any) -> None:
-    page.wait_for_function("() => document.body.dataset.ready === '1'")
-    page.wait_for_selector(".canvas-stage[data-drawn]")
-
-
-def drawn_key(page: Any) -> str:
-    return page.locator(".canvas-stage").get_attribute("data-drawn") or ""
-
-
-def wait_redraw(page: Any, previous: str) -> None:
-    page.wait_for_function(
-        "prev => document.querySelector('.canvas-stage').dataset.drawn !== prev", arg=previous
-    )
-    page.wait_for_timeout(100)  # one more animation frame for the overlay
-
-
-def pixels(page: Any, selector: str) -> np.ndarray:
-    png = page.locator(selector).first.screenshot()
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
-
-
-def changed_fraction(before: np.ndarray, after: np.ndarray) -> float:
-    """Share of pixels whose colour changed by more than a little."""
-    if before.shape != after.shape:
-        return 1.0
-    return float((np.abs(before - after).max(axis=2) > 24).mean())
-
-
-def wait_strip_images(page: Any) -> None:
-    page.wait_for_function(
-        """() => {
-            const images = [...document.querySelectorAll('.strip img')];
-            return images.length > 0 && images.every((i) => i.complete && i.naturalWidth > 0);
-        }"""
-    )
-
-
-def selected_count(page: Any) -> int:
-    return int(page.locator("#selection-count").get_attribute("data-count") or "0")
-
-
-def canvas_box(page: Any) -> dict:
-    return page.locator(".overlay-layer").bounding_box()
-
-
-def drag(page: Any, points: list[tuple[float, float]], shift: bool = False) -> None:
-    if shift:
-        page.keyboard.down("Shift")
-    page.mouse.move(*points[0])
-    page.mouse.down()
-    for point in points[1:]:
-        page.mouse.move(*point, steps=4)
-    page.mouse.up()
-    if shift:
-        page.keyboard.up("Shift")
-
-
 def select_lower_left(page: Any) -> None:
     """A rectangle over the lower-left quarter of the canvas: cluster 0 of the spectral view."""
     box = canvas_box(page)
     start = (box["x"] + 3, box["y"] + box["height"] - 3)
     drag(page, [start, (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)])
-
-
-def choose(page: Any, name: str, value: str) -> None:
-    previous = drawn_key(page)
-    page.select_option(f'select[data-setup="{name}"]', value)
-    wait_redraw(page, previous)
 
 
 def cluster0_members(projects: dict, category: str = "n00000100") -> np.ndarray:

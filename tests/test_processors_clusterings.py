@@ -46,6 +46,7 @@ def test_dbscan_and_hdbscan_find_the_blobs_and_mark_noise(blobs):
     assert adjusted_rand_score(labels, HDBSCAN(min_cluster_size=10)(points)) == 1.0
 
 
+@pytest.mark.filterwarnings("ignore:the number of connected components:UserWarning")
 def test_agglomerative_cuts_one_tree_at_every_k(blobs):
     points, labels = blobs
     cuts = Agglomerative(n_clusters=(2, 4, 7), n_neighbors=10)(points)

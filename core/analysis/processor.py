@@ -10,7 +10,7 @@ import functools
 import json
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 import numpy as np
@@ -94,6 +94,9 @@ class Processor:
     result the pipeline returns.
     """
 
+    #: bump in a subclass when its ``function`` changes what it computes: old entries then miss
+    cache_version: ClassVar[int] = 1
+
     io: Store | None = attrs.field(default=None, kw_only=True, metadata={IDENTIFYING: False})
     is_output: bool = attrs.field(
         default=False,
@@ -142,7 +145,8 @@ class Processor:
     def cache_key(self, input_digest: str) -> str:
         """The cache key of this processor applied to an input with digest ``input_digest``."""
         params = json.dumps(self.identifying_params(), sort_keys=True)
-        return text_digest(f"v{FORMAT_VERSION}", self.qualname(), params, input_digest)
+        version = f"v{FORMAT_VERSION}.{self.cache_version}"
+        return text_digest(version, self.qualname(), params, input_digest)
 
     def __repr__(self) -> str:
         fields = sorted(attrs.fields(type(self)), key=lambda f: f.name in _RUN_FIELDS)

@@ -55,16 +55,21 @@ class Store:
     @contextlib.contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
         with self._lock:
-            if fcntl is None or (not exclusive and not self.path.exists()):
+            try:
+                if exclusive:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                lock_file = open(f"{self.path}.lock", "a+b")  # closed by the with below
+            except OSError:  # a read-only folder: no other writer can be there either
                 yield
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(f"{self.path}.lock", "a+b") as lock_file:
-                fcntl.flock(lock_file, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            with lock_file:
+                if fcntl is not None:
+                    fcntl.flock(lock_file, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
                 try:
                     yield
                 finally:
-                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+                    if fcntl is not None:
+                        fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     def _open_for_write(self) -> h5py.File:
         try:
@@ -80,24 +85,21 @@ class Store:
 
     # -- public API --------------------------------------------------------------------------
     def __contains__(self, key: str) -> bool:
-        with self._locked(exclusive=False):
-            if not self.path.exists():
-                return False
-            with contextlib.suppress(OSError), h5py.File(self.path, "r") as handle:
-                entry = handle.get(f"{_ENTRIES}/{key}")
-                return entry is not None and _is_complete(entry)
-            return False
+        return key in self.keys()
 
     def keys(self) -> list[str]:
-        """Keys of the complete entries."""
+        """Keys of the complete entries (none when the file is missing or unreadable)."""
         with self._locked(exclusive=False):
             if not self.path.exists():
                 return []
-            with h5py.File(self.path, "r") as handle:
-                group = handle.get(_ENTRIES)
-                if group is None:
-                    return []
-                return [key for key, entry in group.items() if _is_complete(entry)]
+            try:
+                with h5py.File(self.path, "r") as handle:
+                    group = handle.get(_ENTRIES)
+                    if group is None:
+                        return []
+                    return [key for key, entry in group.items() if _is_complete(entry)]
+            except OSError:
+                return []
 
     def info(self, key: str) -> dict[str, Any]:
         """The bookkeeping attributes of entry ``key`` (processor, params, digest, created)."""

@@ -25,7 +25,21 @@ from relscope.core.attribution.linear_ops import LinearOp, linear_op
 from relscope.core.attribution.modifiers import InputModifier, ParamModifier, SignPart, sign_bounds
 from relscope.core.attribution.rule import Rule, RuleContext
 from relscope.core.attribution.stabilizer import Stabilizer, StabilizerLike
-from relscope.core.errors import AttributionError, RuleConfigurationError
+from relscope.core.errors import RuleConfigurationError
+
+#: forwards of the torch layers themselves (a subclass with its own forward is always run)
+_STANDARD_FORWARDS = {
+    layer.forward
+    for layer in (
+        nn.Linear,
+        nn.Conv1d,
+        nn.Conv2d,
+        nn.Conv3d,
+        nn.ConvTranspose1d,
+        nn.ConvTranspose2d,
+        nn.ConvTranspose3d,
+    )
+}
 
 
 def normalize_zero_params(zero_params: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -50,7 +64,9 @@ class LinearRule(Rule):
     ``output_modifiers``: optional per-group ``z_p -> z_p``.
     ``stabilizer``: float ε or callable ``z -> s(z)``. ``zero_params``: parameter names replaced by
     zeros before the modifiers (``("bias",)`` keeps relevance out of biases).
-    Override :meth:`keep_outputs`, :meth:`gradient_mapper` or :meth:`reducer` for other rules.
+    Override :meth:`keep_outputs`, :meth:`gradient_mapper` (and :meth:`write_gradients`, its
+    allocation-free form) or :meth:`reducer` for other rules, and :meth:`derive_output` when the
+    ordinary output follows from the modified ones.
     """
 
     def __init__(
@@ -175,6 +191,12 @@ class LinearRule(Rule):
             grads.append(g if scale == 1.0 else g * scale)
         return grads
 
+    def derive_output(self, outputs: list[torch.Tensor]) -> torch.Tensor | None:
+        """The ordinary layer output computed from the modified outputs, when a rule can (saves
+        one layer call); None: run the layer. Only used with standard layers and no
+        ``zero_params``."""
+        return None
+
     def write_gradients(
         self, relevance: torch.Tensor, kept: list[torch.Tensor], out: list[torch.Tensor]
     ) -> None:
@@ -195,13 +217,18 @@ class LinearRule(Rule):
     def reducer(
         self, inputs: list[torch.Tensor | None], gradients: list[torch.Tensor | None]
     ) -> torch.Tensor:
-        """``R_in = Σ_i x_i ∘ G_i`` over the non-skipped terms."""
-        total: torch.Tensor | None = None
-        for x, g in zip(inputs, gradients):
-            if x is None or g is None:
-                continue
-            total = x * g if total is None else total.addcmul_(x, g)
-        assert total is not None
+        """``R_in = Σ_i x_i ∘ G_i`` over the non-skipped terms.
+
+        The gradients are fresh tensors owned by the rule, so a single term is multiplied in
+        place (one activation-sized tensor less at the peak of the backward pass).
+        """
+        pairs = [(x, g) for x, g in zip(inputs, gradients) if x is not None and g is not None]
+        if len(pairs) == 1:
+            x, g = pairs[0]
+            return g.mul_(x) if g.shape == x.shape and not g._is_view() else x * g
+        total = pairs[0][0] * pairs[0][1]
+        for x, g in pairs[1:]:
+            total.addcmul_(x, g)
         return total
 
     # -- the passes -----------------------------------------------------------------------------
@@ -209,18 +236,25 @@ class LinearRule(Rule):
         """Ordinary output, stacked modified outputs, kept denominators."""
         assert self.op is not None
         op = self.op
-        output = self.call_original(x)
         op.check_input(x)
         terms, bounds = self.input_terms(x, None)
         active = tuple(i for i, term in enumerate(terms) if term is not None)
         ctx.active = active
         ctx.bounds = bounds
+        derives = (
+            active
+            and not self.zero_params
+            and getattr(self.original_forward, "__func__", None) in _STANDARD_FORWARDS
+            and type(self).derive_output is not LinearRule.derive_output
+        )
+        output = None if derives else self.call_original(x)
         if not active:  # all input terms vanish: no relevance reaches the input
             ctx.save(x)
             return output
         weight, bias = self.modified_parameters(active)
         if (
-            len(self.param_modifiers) == 1
+            output is not None
+            and len(self.param_modifiers) == 1
             and len(active) == 1
             and terms[active[0]] is x
             and weight is op.weight
@@ -232,10 +266,11 @@ class LinearRule(Rule):
             stacked = op.stacked_forward(op.stack_inputs(inputs), weight, bias)
             del inputs
             outputs = op.split_outputs(stacked, len(self.param_modifiers))
+            if output is None:
+                output = self.derive_output(outputs)
         if self.output_modifiers is not None:
             outputs = [modify(z) for modify, z in zip(self.output_modifiers, outputs)]
         kept = self.keep_outputs(outputs, output)
-        ctx.n_kept = len(kept)
         ctx.save(x, *kept)
         return output
 
@@ -278,11 +313,3 @@ class LinearRule(Rule):
 
     def __repr__(self) -> str:
         return self.describe()
-
-
-def ensure_linear(module: nn.Module, rule: Rule) -> None:
-    """Raise a clear error when ``rule`` is attached to something that is not a linear layer."""
-    if linear_op(module) is None:
-        raise AttributionError(
-            f"rule {rule.name!r} needs a linear layer, got {type(module).__name__}"
-        )

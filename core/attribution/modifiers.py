@@ -103,8 +103,8 @@ def square(param: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def ones_param(param: torch.Tensor, name: str) -> torch.Tensor:
-    """All ones (flat rule)."""
-    return torch.ones_like(param)
+    """All ones (flat rule), as an expanded scalar: no weight-sized copy is kept."""
+    return param.new_ones(()).expand_as(param)
 
 
 def zeros_param(param: torch.Tensor, name: str) -> torch.Tensor:

@@ -41,12 +41,17 @@ class Stabilizer:
             dims = tuple(range(1, z.dim()))
             rms = z.square().mean(dim=dims, keepdim=True).sqrt() if dims else z.abs()
             eps = eps * rms
-        nonneg = z >= 0
         if self.clip:
+            nonneg = z >= 0
             if isinstance(eps, float):
                 return torch.where(nonneg, z.clamp(min=eps), z.clamp(max=-eps))
             return torch.where(nonneg, torch.maximum(z, eps), torch.minimum(z, -eps))
-        return torch.where(nonneg, z + eps, z - eps)
+        if isinstance(eps, float):
+            # z + ε·sign₀(z) in two passes; "+ 0.0" turns -0.0 into +0.0, so sign₀(-0.0) = +1
+            shift = z + 0.0
+            torch.copysign(z.new_tensor(eps), shift, out=shift)
+            return shift.add_(z)
+        return torch.where(z >= 0, z + eps, z - eps)
 
     @classmethod
     def ensure(cls, value: StabilizerLike | Stabilizer) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -139,7 +139,27 @@ class RunResult:
     discarded_partial: bool = False
 
 
-def _stored_hash(path: Path) -> str | None:
+def run_config(
+    config: dict[str, Any],
+    sample_shape: tuple[int, int, int],
+    batch_size: int,
+    target: str | int,
+    seed: int,
+) -> dict[str, Any]:
+    """``config`` completed with what else fixes the stored result: batching, target, seed and the
+    chunk layout of (C, H, W) samples. A distributed run's joined file records the same."""
+    return {
+        **config,
+        "batch_size": batch_size,
+        "target": target,
+        "seed": seed,
+        "chunk_rows": rows_per_chunk_for(batch_size, chunk_rows(sample_shape)),
+        "compression_level": COMPRESSION_LEVEL,
+    }
+
+
+def stored_config_hash(path: Path) -> str | None:
+    """The configuration hash stored in attribution file ``path`` (None when absent/unreadable)."""
     import h5py
 
     try:
@@ -165,37 +185,39 @@ def attribute_dataset(
     resume: bool = False,
     seed: int = 0,
     progress: bool = True,
+    batch_numbers: Sequence[int] | None = None,
+    with_index: bool | None = None,
+    progress_label: str = "attribute",
 ) -> RunResult:
     """Attribute ``inputs[indices]`` with ``attributor`` (an entered-able Attributor) into ``out``.
 
     ``config`` describes everything that determines the result; it is stored with the partial run
     and the output, and a resume with a different one is refused. ``index`` is written when
-    ``indices`` is not the whole data set in order.
+    ``indices`` is not the whole data set in order (or when ``with_index`` is True).
+    ``batch_numbers`` are the numbers of this run's batches within a larger run (a distributed
+    shard): batch ``j`` is seeded with ``seed + batch_numbers[j]`` instead of ``seed + j``.
     """
     out = Path(out)
     all_indices = list(range(len(inputs))) if indices is None else [int(i) for i in indices]
     if not all_indices:
         raise DataFormatError(f"{inputs.path}: no samples to attribute")
-    with_index = all_indices != list(range(len(inputs)))
+    if with_index is None:
+        with_index = all_indices != list(range(len(inputs)))
     height, width, channels = inputs.image(all_indices[0]).shape
-    rows_per_chunk = rows_per_chunk_for(batch_size, chunk_rows((channels, height, width)))
-    config = {
-        **config,
-        "batch_size": batch_size,
-        "target": target,
-        "seed": seed,
-        "chunk_rows": rows_per_chunk,
-        "compression_level": COMPRESSION_LEVEL,
-    }
+    config = run_config(config, (channels, height, width), batch_size, target, seed)
+    rows_per_chunk = config["chunk_rows"]
     run = PartialRun(out, config)
     discarded = False
     total_batches = math.ceil(len(all_indices) / batch_size)
+    numbers = list(range(total_batches)) if batch_numbers is None else list(batch_numbers)
+    if len(numbers) != total_batches:
+        raise ValueError(f"{len(numbers)} batch numbers for {total_batches} batches")
     start = 0
     if resume and run.exists():
         run.check_same_config()
         start = min(run.completed_batches(), total_batches)
         run.tidy(start)
-    elif resume and out.exists() and _stored_hash(out) == config_hash(run.config):
+    elif resume and out.exists() and stored_config_hash(out) == config_hash(run.config):
         return RunResult(0, len(all_indices), already_complete=True)
     else:
         discarded = run.exists()
@@ -212,14 +234,14 @@ def attribute_dataset(
         pin_memory=torch.device(device).type == "cuda",
         prefetch_factor=4 if workers > 0 else None,
     )
-    bar = _progress(progress, len(all_indices), done)
+    bar = _progress(progress, len(all_indices), done, progress_label)
     store = BatchStore(run, rows_per_chunk)
     attributed = 0
     failed = True
     try:
         with attributor:
             for number, (images, labels, batch_indices) in enumerate(loader, start=start):
-                torch.manual_seed(seed + number)
+                torch.manual_seed(seed + numbers[number])
                 try:
                     output, relevance = attributor(
                         preprocessing.normalise(images.to(device)),
@@ -327,7 +349,7 @@ class BatchStore:
             self.encoders.shutdown(wait=True)
 
 
-def _progress(enabled: bool, total: int, done: int) -> Any:
+def _progress(enabled: bool, total: int, done: int, label: str = "attribute") -> Any:
     if not enabled:
         return None
     from tqdm import tqdm
@@ -340,5 +362,5 @@ def _progress(enabled: bool, total: int, done: int) -> Any:
         dynamic_ncols=True,
         smoothing=0.1,
         mininterval=0.5,
-        desc="attribute",
+        desc=label,
     )

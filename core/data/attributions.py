@@ -21,6 +21,7 @@ from relscope.core.data.hdf5 import member_names, open_hdf5, require, row_count
 from relscope.core.data.label_map import LabelMap
 from relscope.core.data.labels import Labels, read_labels
 from relscope.core.data.pixels import to_channels_first
+from relscope.core.data.virtual_attribution import missing_virtual_sources
 from relscope.core.errors import DataFormatError
 
 #: attribution chunks hold about this many bytes (whole samples, at least one)
@@ -34,6 +35,12 @@ class _File:
         self.path = path
         source = str(path)
         with open_hdf5(path, "attribution HDF5 file") as file:
+            missing = missing_virtual_sources(file)
+            if missing:
+                raise DataFormatError(
+                    f"{source}: virtual datasets point at missing file(s) {', '.join(missing)} "
+                    "(keep a distributed run's .shards folder beside its attribution file)"
+                )
             attribution = require(file, "attribution", source)
             prediction = require(file, "prediction", source)
             self.rows = row_count(attribution, "attribution", source)

@@ -1,0 +1,1 @@
+"""Built-in attributors: gradient, SmoothGrad, integrated gradients, occlusion."""

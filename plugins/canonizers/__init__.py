@@ -1,0 +1,1 @@
+"""Built-in canonizers: batch-norm merging, the torch.fx graph canonizer, torchvision families."""

@@ -1,6 +1,7 @@
 """``relscope analyze``: run an analysis pipeline (SpRAy by default) per category, write the file.
 
-Each category (label of the label map) is analysed on its own; the outputs go to the analysis
+Each category (label of the label map) is analysed on its own (one after the other, or as tasks
+on a Dask cluster with ``--dask-workers``/``--scheduler``); the outputs go to the analysis
 HDF5 layout (``embedding/spectral`` with eigenvalues, ``embedding/tsne``, ``cluster/kmeans-NN``,
 ...) and, with ``--project``, into the project's ``analyses`` list.
 """
@@ -84,37 +85,83 @@ def register_commands(subparsers: Any) -> None:
         help="BLAS/OpenMP threads per step (default: all cores; 1 on a busy shared machine)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    cluster = parser.add_argument_group(
+        "cluster (Dask; pip install 'relscope[distributed]', see docs/cluster.md)"
+    ).add_mutually_exclusive_group()
+    cluster.add_argument(
+        "--dask-workers",
+        type=int,
+        metavar="N",
+        help="analyse categories side by side on a local Dask cluster of N worker processes",
+    )
+    cluster.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="analyse categories on the Dask cluster of this scheduler, e.g. tcp://host:8786 "
+        "(workers read the attribution files and the cache by the same paths)",
+    )
+    parser.add_argument(
+        "--dask-retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="re-runs of a category task that raised on a Dask worker (default: 2)",
+    )
     parser.set_defaults(func=run)
 
 
-def _pipeline(args: argparse.Namespace) -> Any:
+def build_pipeline(
+    pipeline: str,
+    n_eigval: int,
+    n_neighbors: int,
+    clusters: tuple[int, ...],
+    jobs: int,
+    tasks: tuple[str, ...] = (),
+) -> Any:
+    """The registered ``pipeline`` with the command's parameters and ``TASK=PROCESSOR`` task
+    replacements. Module-level, so a ``functools.partial`` of it is the recipe Dask workers use
+    to build the same pipeline from their own plugin registry."""
     from relscope.core.analysis import Processor, as_processor
     from relscope.core.registry import get_registry
 
-    spec = get_registry("processors").lookup(args.pipeline)
+    spec = get_registry("processors").lookup(pipeline)
     if isinstance(spec, Processor):
         return spec
     fields = attrs.fields_dict(spec) if attrs.has(spec) else {}
     params: dict[str, Any] = {}
     for name, value in (
-        ("n_eigval", args.n_eigval),
-        ("n_neighbors", args.n_neighbors),
-        ("n_clusters", args.clusters),
-        ("n_jobs", args.jobs),
+        ("n_eigval", n_eigval),
+        ("n_neighbors", n_neighbors),
+        ("n_clusters", clusters),
+        ("n_jobs", jobs),
     ):
         if name in fields:
             params[name] = value
-    tasks = spec.task_names() if hasattr(spec, "task_names") else []
-    for item in args.task:
+    names = spec.task_names() if hasattr(spec, "task_names") else []
+    for item in tasks:
         name, sep, processor_name = item.partition("=")
         if not sep or not processor_name:
             raise AnalyzeError(f"--task: expected TASK=PROCESSOR, got {item!r}")
-        if name not in tasks:
+        if name not in names:
             raise AnalyzeError(
-                f"--task: pipeline {args.pipeline!r} has no task {name!r}; tasks: {', '.join(tasks)}"
+                f"--task: pipeline {pipeline!r} has no task {name!r}; tasks: {', '.join(names)}"
             )
         params[name] = processor_name
     return as_processor(spec, **params)
+
+
+def _pipeline_recipe(args: argparse.Namespace) -> Any:
+    import functools
+
+    return functools.partial(
+        build_pipeline,
+        args.pipeline,
+        args.n_eigval,
+        args.n_neighbors,
+        tuple(args.clusters),
+        args.jobs,
+        tuple(args.task),
+    )
 
 
 def _select_categories(label_map: Any, wanted: list[str] | None) -> list[Any]:
@@ -149,6 +196,15 @@ def run(args: argparse.Namespace) -> int:
         raise AnalyzeError(f"--threads: expected at least 1, got {args.threads}")
     if args.jobs < 1:
         raise AnalyzeError(f"--jobs: expected at least 1, got {args.jobs}")
+    if args.dask_workers is not None and args.dask_workers < 1:
+        raise AnalyzeError(f"--dask-workers: expected at least 1, got {args.dask_workers}")
+    if args.dask_retries < 0:
+        raise AnalyzeError(f"--dask-retries: expected at least 0, got {args.dask_retries}")
+    if args.dask_workers is not None or args.scheduler is not None:
+        from relscope.core.analysis.dask_runner import import_distributed
+
+        import_distributed("--scheduler" if args.scheduler is not None else "--dask-workers")
+        return _run(args)  # --threads applies inside each worker's task
     if args.threads is None:
         return _run(args)
     from threadpoolctl import threadpool_limits
@@ -158,8 +214,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from relscope.core.analysis import Store, category_analysis
-    from relscope.core.analysis.category_data import category_indices, load_attributions
+    from relscope.core.analysis import Store
+    from relscope.core.analysis.category_data import category_indices
+    from relscope.core.analysis.category_task import analyse_category
     from relscope.core.data.analysis import write_analysis
     from relscope.core.data.attributions import AttributionSet
     from relscope.core.data.label_map import read_label_map
@@ -171,36 +228,50 @@ def _run(args: argparse.Namespace) -> int:
     if args.min_points < 3:
         raise AnalyzeError(f"--min-points: expected at least 3, got {args.min_points}")
     label_map = read_label_map(args.label_map)
-    pipeline = _pipeline(args)
-    store = Store(args.cache) if args.cache is not None else None
+    recipe = _pipeline_recipe(args)
+    pipeline = recipe()  # built here too: a bad --task fails before any work
     attributions = AttributionSet(args.attribution, label_map=label_map)
     members = category_indices(attributions, label_map)
     categories = [e for e in _select_categories(label_map, args.categories)]
+    planned = []
+    for number, entry in enumerate(categories, 1):
+        index = members.get(entry.index, np.zeros(0, dtype=np.int64))
+        prefix = f"[{number}/{len(categories)}] {entry.word_net_id}"
+        if len(index) < args.min_points:
+            if not args.quiet or args.categories:
+                print(
+                    f"relscope: {prefix} ({entry.name}): {len(index)} points, fewer than "
+                    f"--min-points {args.min_points}; skipped",
+                    file=sys.stderr,
+                )
+            continue
+        planned.append((entry, index, prefix))
     results = {}
     started = time.perf_counter()
-    try:
-        for number, entry in enumerate(categories, 1):
-            index = members.get(entry.index, np.zeros(0, dtype=np.int64))
-            prefix = f"[{number}/{len(categories)}] {entry.word_net_id}"
-            if len(index) < args.min_points:
-                if not args.quiet or args.categories:
-                    print(
-                        f"relscope: {prefix} ({entry.name}): {len(index)} points, fewer than "
-                        f"--min-points {args.min_points}; skipped",
-                        file=sys.stderr,
-                    )
-                continue
-            if not args.quiet:
-                print(f"relscope: {prefix} ({entry.name}): {len(index)} points", file=sys.stderr)
-            data = load_attributions(attributions, index)
-            progress = None if args.quiet else _progress_printer(prefix)
-            try:
-                outputs = pipeline(data, io=store, progress=progress)
-            except ProcessorError as exc:
-                raise ProcessorError(f"category {entry.word_net_id}: {exc}") from None
-            results[entry.word_net_id] = category_analysis(index, outputs)
-    finally:
+    if args.dask_workers is not None or args.scheduler is not None:
         attributions.close()
+        results = _run_on_dask(args, recipe, planned)
+    else:
+        store = Store(args.cache) if args.cache is not None else None
+        try:
+            for entry, index, prefix in planned:
+                if not args.quiet:
+                    print(
+                        f"relscope: {prefix} ({entry.name}): {len(index)} points", file=sys.stderr
+                    )
+                try:
+                    results[entry.word_net_id] = analyse_category(
+                        attributions,
+                        index,
+                        pipeline,
+                        store=store,
+                        progress=None if args.quiet else _progress_printer(prefix),
+                        name=args.pipeline,
+                    )
+                except ProcessorError as exc:
+                    raise ProcessorError(f"category {entry.word_net_id}: {exc}") from None
+        finally:
+            attributions.close()
     if not results:
         raise AnalyzeError(
             f"no category has at least --min-points {args.min_points} points with attributions"
@@ -215,6 +286,44 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _run_on_dask(args: argparse.Namespace, recipe: Any, planned: list) -> dict[str, Any]:
+    """Analyse the planned categories as Dask tasks (paths and indices only) and gather them."""
+    from relscope.core.analysis.category_task import CategoryJob
+    from relscope.core.analysis.dask_runner import dask_client, run_jobs
+
+    paths = tuple(str(Path(p).absolute()) for p in args.attribution)
+    cache = str(args.cache.absolute()) if args.cache is not None else None
+    jobs = [
+        CategoryJob(
+            entry.word_net_id, index, paths, recipe, cache, args.threads, name=args.pipeline
+        )
+        for entry, index, _ in planned
+    ]
+    names = {
+        entry.word_net_id: (entry.name, prefix, len(index)) for entry, index, prefix in planned
+    }
+
+    def report(outcome: Any, finished: int) -> None:
+        if args.quiet:
+            return
+        name, prefix, count = names[outcome.category]
+        print(
+            f"relscope: {prefix} ({name}): {count} points in {outcome.seconds:.2f} s on "
+            f"{outcome.host} pid {outcome.pid} ({finished}/{len(jobs)} done)",
+            file=sys.stderr,
+        )
+
+    with dask_client(args.dask_workers, args.scheduler) as client:
+        if not args.quiet:
+            workers = len(client.scheduler_info().get("workers", {}))
+            print(
+                f"relscope: {len(jobs)} categories on a Dask cluster of {workers} workers "
+                f"({client.scheduler.address})",
+                file=sys.stderr,
+            )
+        return run_jobs(client, jobs, retries=args.dask_retries, report=report)
 
 
 def _add_to_project(path: Path, method: str, out: Path) -> None:

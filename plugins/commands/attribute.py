@@ -2,11 +2,14 @@
 
 Resumable (``--resume`` continues after the last complete batch, bit for bit), with a progress bar
 on stderr and optionally a project YAML + label map written next to the output (``--project``).
+Under torchrun, ``--distributed`` splits the work into per-rank shards that rank 0 joins (see
+:mod:`relscope.core.data.distributed_attribution`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import inspect
 import sys
@@ -201,6 +204,26 @@ def register_commands(subparsers: Any) -> None:
         "attribution_strategy is true_label for --target label, else predicted_label",
     )
     run_group.add_argument("--project-name", help="name shown for the project (default: data name)")
+    dist_group = parser.add_argument_group("distributed (start with torchrun)")
+    dist_group.add_argument(
+        "--distributed",
+        action="store_true",
+        help="attribute this torchrun rank's shard into OUT.shards/; rank 0 then joins the "
+        "shards into OUT (an HDF5 virtual-dataset file); see docs/cluster.md",
+    )
+    dist_group.add_argument(
+        "--dist-backend",
+        choices=("gloo", "nccl"),
+        default="gloo",
+        help="torch.distributed backend; only coordination goes through it (default: gloo)",
+    )
+    dist_group.add_argument(
+        "--dist-timeout",
+        type=_positive,
+        default=120,
+        metavar="MINUTES",
+        help="how long ranks wait for each other, e.g. for the slowest shard (default: 120)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -261,7 +284,17 @@ def build_composite(name: str, params: dict[str, Any], bounds: tuple[Any, Any]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    """Resolve everything (failing before any output exists), then attribute and write."""
+    """Resolve everything (failing before any output exists), then attribute and write; with
+    ``--distributed``, inside the torchrun process group."""
+    if not args.distributed:
+        return _run(args, None)
+    from relscope.core.data.torchrun_group import torchrun_group
+
+    with torchrun_group(args.dist_backend, args.dist_timeout) as group:
+        return _run(args, group)
+
+
+def _run(args: argparse.Namespace, group: Any) -> int:
     import torch
 
     from relscope.core.attribution import get_attributor
@@ -302,13 +335,19 @@ def run(args: argparse.Namespace) -> int:
         args.label_index_regex,
         args.label_word_net_id_regex,
     )
-    source = open_data_source(
-        args.data,
-        workdir=out.parent,
-        label_map_path=args.label_map,
-        image_options=options,
-        data_out=args.data_out,
-    )
+    with group.rank_zero_first() if group is not None else contextlib.nullcontext():
+        source = open_data_source(  # rank 0 first: it may write the builtin data file
+            args.data,
+            workdir=out.parent,
+            label_map_path=args.label_map,
+            image_options=options,
+            data_out=args.data_out,
+        )
+    device = args.device
+    if group is not None:
+        from relscope.core.data.torchrun_group import rank_device
+
+        device = rank_device(args.device, group.local_rank)
     count = len(source.inputs)
     if args.indices is not None:
         indices = parse_indices(args.indices, count)
@@ -317,11 +356,11 @@ def run(args: argparse.Namespace) -> int:
     if not indices:
         raise AttributeUsageError(f"--data {args.data}: no samples to attribute")
     channels = source.inputs.image(indices[0]).shape[2]
-    bounds = tuple(b.to(args.device) for b in preprocessing.bounds(channels))
+    bounds = tuple(b.to(device) for b in preprocessing.bounds(channels))
     composite_params = dict(args.composite_param)
     attributor_params = dict(args.attributor_param)
     composite = build_composite(args.composite, composite_params, bounds)
-    model = model.to(args.device).eval()
+    model = model.to(device).eval()
     attributor = get_attributor(
         args.attributor, model=model, composite=composite, **attributor_params
     )
@@ -343,24 +382,38 @@ def run(args: argparse.Namespace) -> int:
         "device": torch.device(args.device).type,
         "torch": torch.__version__,
     }
+    run_options = {
+        "indices": indices,
+        "preprocessing": preprocessing,
+        "target": args.target,
+        "batch_size": args.batch_size,
+        "device": device,
+        "workers": args.workers,
+        "resume": args.resume,
+        "seed": args.seed,
+    }
+    written = out
     try:
-        result = attribute_dataset(
-            attributor,
-            source.inputs,
-            out,
-            config,
-            indices=indices,
-            preprocessing=preprocessing,
-            target=args.target,
-            batch_size=args.batch_size,
-            device=args.device,
-            workers=args.workers,
-            resume=args.resume,
-            seed=args.seed,
-            progress=not args.quiet,
-        )
+        if group is not None:
+            from relscope.core.data.attribution_shards import Shard
+            from relscope.core.data.distributed_attribution import attribute_distributed
+
+            written = Shard(group.rank, group.world_size).path(out)
+            shards = attribute_distributed(
+                group,
+                attributor,
+                source.inputs,
+                out,
+                config,
+                progress=not args.quiet and group.rank == 0,
+                **run_options,
+            )
+        else:
+            result = attribute_dataset(
+                attributor, source.inputs, out, config, progress=not args.quiet, **run_options
+            )
     except KeyboardInterrupt:
-        partial = out.with_name(out.name + ".partial")
+        partial = written.with_name(written.name + ".partial")
         if partial.exists():
             print(
                 f"relscope: interrupted; finished batches are kept in {partial}, "
@@ -370,17 +423,34 @@ def run(args: argparse.Namespace) -> int:
         raise
     finally:
         source.inputs.close()
-    if not args.quiet:
-        if result.already_complete:
-            print(f"{out}: already complete with this configuration", file=sys.stderr)
-        elif result.resumed_from:
-            print(f"{out}: resumed after {result.resumed_from} samples", file=sys.stderr)
-        if result.discarded_partial:
-            print(
-                f"{out}: started over; the earlier partial run (no --resume) was discarded",
-                file=sys.stderr,
+    if group is not None:
+        own = shards.outcomes[group.rank]
+        if not args.quiet:
+            state = (
+                "already complete"
+                if own.already_complete
+                else f"resumed after {own.resumed_from} samples"
+                if own.resumed_from
+                else f"{own.attributed} samples attributed"
             )
-    print(f"{out}: {len(indices)} attributions")
+            print(f"rank {group.rank}/{group.world_size}: {shards.shard}: {state}", file=sys.stderr)
+        if group.rank != 0:
+            return 0
+        if not shards.joined and not args.quiet:
+            print(f"{out}: already complete with this configuration", file=sys.stderr)
+        print(f"{out}: {len(indices)} attributions in {group.world_size} shards")
+    else:
+        if not args.quiet:
+            if result.already_complete:
+                print(f"{out}: already complete with this configuration", file=sys.stderr)
+            elif result.resumed_from:
+                print(f"{out}: resumed after {result.resumed_from} samples", file=sys.stderr)
+            if result.discarded_partial:
+                print(
+                    f"{out}: started over; the earlier partial run (no --resume) was discarded",
+                    file=sys.stderr,
+                )
+        print(f"{out}: {len(indices)} attributions")
     if args.project is not None:
         from relscope.core.data.project import AttributionsSpec, write_project_files
 

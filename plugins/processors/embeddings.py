@@ -70,14 +70,25 @@ class EigenEmbedding(Processor):
     def _sparse(
         self, operator: sp.csr_matrix, symmetric: bool, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        from scipy.sparse.linalg import eigs, eigsh
+        from scipy.sparse.linalg import ArpackNoConvergence, eigs, eigsh
 
-        start = np.random.default_rng(self.seed).standard_normal(operator.shape[0])
-        ncv = min(operator.shape[0], max(2 * k + 1, 20))
-        if symmetric:
-            return eigsh(operator, k=k, which="LA", v0=start, ncv=ncv, tol=self.tol)
-        values, vectors = eigs(operator, k=k, which="LR", v0=start, ncv=ncv, tol=self.tol)
-        return values.real, vectors.real
+        n = operator.shape[0]
+        start = np.random.default_rng(self.seed).standard_normal(n)
+        ncv = min(n, max(2 * k + 1, 20))
+        for attempt in range(2):  # ARPACK may stall on clustered eigenvalues: retry wider
+            try:
+                if symmetric:
+                    return eigsh(operator, k=k, which="LA", v0=start, ncv=ncv, tol=self.tol)
+                values, vectors = eigs(operator, k=k, which="LR", v0=start, ncv=ncv, tol=self.tol)
+                return values.real, vectors.real
+            except ArpackNoConvergence:
+                if attempt == 1:
+                    raise ProcessorError(
+                        f"EigenEmbedding: ARPACK did not converge for {k} eigenvalues of a "
+                        f"{n} x {n} operator; try fewer eigenvalues or a larger tol"
+                    ) from None
+                ncv = min(n, 2 * ncv)
+        raise AssertionError("unreachable")
 
 
 @processor

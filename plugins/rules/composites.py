@@ -176,8 +176,10 @@ class EpsilonAlpha2Beta1Flat(SpecialFirstLayerMapComposite):
 
 
 class ExcitationBackpropComposite(LayerMapComposite):
-    """Excitation backprop: z⁺ without bias on every linear layer, norm on sums and average
-    pooling; activations keep their gradient."""
+    """Excitation backprop: bias-free z⁺ on all linear layers; activations keep their gradient.
+
+    Sums and average pooling get the norm rule.
+    """
 
     name = "excitation_backprop"
 

@@ -103,6 +103,11 @@ class AlphaBeta(LinearRule):
             scales=[alpha, -beta],
         )
 
+    def derive_output(self, outputs: list[torch.Tensor]) -> torch.Tensor:
+        """``z = z⁺ + z⁻``: the positive and negative parts add up to the ordinary output."""
+        positive, negative = outputs
+        return torch.add(positive, negative)
+
     def describe(self) -> str:
         """Name, α and β."""
         return f"alpha_beta(alpha={self.alpha:g}, beta={self.beta:g})"
@@ -132,14 +137,20 @@ class Gamma(LinearRule):
             zero_params=zero_params,
         )
 
+    def derive_output(self, outputs: list[torch.Tensor]) -> torch.Tensor:
+        """``z = (z↑ + z↓) / (2 + γ)``: W↑ + W↓ = (2 + γ)W and b↑ + b↓ = (2 + γ)b, so the ordinary
+        output costs no extra layer call."""
+        up, down = outputs
+        return torch.add(up, down).div_(2.0 + self.gamma)
+
     def keep_outputs(self, outputs: list[torch.Tensor], output: torch.Tensor) -> list[torch.Tensor]:
         """One denominator per output (``s(z↑)`` where z > 0, ``s(z↓)`` where z < 0, ∞ where
         z = 0) and the mask z > 0: a float and a byte per output value."""
         up, down = outputs
         positive_mask = output > 0
-        denominator = torch.where(positive_mask, self.stabilizer(up), self.stabilizer(down))
-        denominator.masked_fill_(output == 0, math.inf)
-        return [denominator, positive_mask]
+        chosen = torch.where(positive_mask, up, down)
+        chosen.masked_fill_(output == 0, math.inf)  # s(∞) = ∞: nothing passes
+        return [self.stabilizer(chosen), positive_mask]
 
     def gradient_mapper(
         self, relevance: torch.Tensor, kept: list[torch.Tensor]

@@ -1,0 +1,83 @@
+"""Take the README's screenshot from the real explorer serving the real demo project.
+
+Usage: ``.venv/bin/python docs/take_screenshot.py [--out docs/explorer.png] [--demo-dir DIR]``.
+It builds the demo (reusing DIR when it is complete), serves it on a free loopback port, opens the
+watermarked class in Debian's chromium, selects the cluster of watermarked samples in overlay
+mode, and saves the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+from sklearn.metrics import adjusted_rand_score
+
+from relscope.core.data.analysis import read_analysis
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+
+def separating_cluster(demo: Path) -> tuple[str, str, int]:
+    """(category id, clustering name, cluster id) that best separates watermarked samples."""
+    with h5py.File(demo / "input.h5", "r") as file:
+        watermark = file["watermark"][:]
+        category = f"{int(file.attrs['watermark_class']):08d}"
+    analysis = read_analysis(demo / "analysis-lrp.h5").categories[category]
+    truth = watermark[analysis.index]
+    name, labels = max(
+        analysis.clusterings.items(), key=lambda item: adjusted_rand_score(truth, item[1])
+    )
+    values, counts = np.unique(labels[truth], return_counts=True)
+    return category, name, int(values[counts.argmax()])
+
+
+def main() -> int:
+    """Build, serve, click, shoot."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("explorer.png"))
+    parser.add_argument("--demo-dir", type=Path, default=Path("demo-project"))
+    args = parser.parse_args()
+    cli = [sys.executable, "-m", "relscope.core.cli"]
+    subprocess.run([*cli, "demo", "--no-serve", "--quiet", "--out", str(args.demo_dir)], check=True)
+    category, clustering, cluster = separating_cluster(args.demo_dir)
+    projects = [str(args.demo_dir / f"project-{s}.yaml") for s in ("lrp", "gamma")]
+    server = subprocess.Popen(
+        [*cli, "serve", *projects, "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        url = ""
+        assert server.stdout is not None
+        for line in server.stdout:
+            if "serving" in line:
+                url = line.rsplit(" at ", 1)[1].strip()
+                break
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(url)
+            page.wait_for_function("() => document.body.dataset.ready === '1'")
+            page.select_option('select[data-setup="category"]', category)
+            page.select_option('select[data-setup="clustering"]', clustering)
+            page.wait_for_selector(f'.cluster[data-cluster="{cluster}"]')
+            page.click(f'.cluster[data-cluster="{cluster}"]')
+            page.click('[data-mode="overlay"]')
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(args.out))
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    print(f"{args.out}: {category} / {clustering} / cluster {cluster}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

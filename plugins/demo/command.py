@@ -1,0 +1,178 @@
+"""``relscope demo``: build a complete Clever-Hans project from built-in data, then serve it.
+
+Each stage is the real thing a user runs (``relscope attribute``, ``relscope analyze``,
+``relscope serve``), and each reuses its previous result, so a second run takes seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from relscope.core import hookimpl
+
+MODEL_SPEC = "relscope.plugins.demo.model:small_cnn"
+#: (project file stem, shown name, composite, extra attribute options)
+METHODS = (
+    ("lrp", "Digits (Clever Hans) · LRP ε+♭", "epsilon_plus_flat", []),
+    ("gamma", "Digits (Clever Hans) · LRP ε-γ-box", "epsilon_gamma_box", []),
+)
+TRAINING = {"epochs": 12, "batch_size": 64, "lr": 2e-3, "seed": 0, "format": 1}
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    """Declare ``relscope demo``."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="train, attribute, analyse and explore a Clever-Hans digits model, no download",
+        description="Build a complete project from scikit-learn's bundled digits with a watermark "
+        "shortcut on one class: train a small CNN, attribute it with LRP, run SpRAy on every "
+        "class, write ViRelAy-compatible files, and serve the explorer.",
+    )
+    parser.add_argument("--out", type=Path, default=Path("demo-project"), help="project folder")
+    parser.add_argument("--no-serve", action="store_true", help="stop after writing the files")
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    parser.add_argument("--port", type=int, default=8080, help="port to serve on")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+def _stage(number: int, text: str) -> None:
+    print(f"[{number}/6] {text}", file=sys.stderr, flush=True)
+
+
+def _run_cli(argv: list[str]) -> None:
+    from relscope.core.cli.main import main
+    from relscope.core.errors import RelscopeError
+
+    code = main(argv)
+    if code != 0:
+        raise RelscopeError(f"demo: `relscope {' '.join(argv)}` failed with exit code {code}")
+
+
+def _train(out: Path, quiet: bool) -> dict[str, Any]:
+    """Train (or reuse) the CNN; returns the summary with held-out accuracies."""
+    import numpy as np
+    import torch
+
+    from relscope.core.data.atomic import atomic_path
+    from relscope.plugins.demo.dataset import WATERMARK_CLASS, build_demo_data, write_demo_inputs
+    from relscope.plugins.demo.model import small_cnn
+    from relscope.plugins.demo.training import accuracy, train_classifier
+    from relscope.plugins.demo.watermark import stamp_watermark
+
+    summary_path = out / "demo.json"
+    key = hashlib.sha256(json.dumps(TRAINING, sort_keys=True).encode()).hexdigest()[:16]
+    if summary_path.exists() and (out / "model.pt").exists() and (out / "input.h5").exists():
+        summary = json.loads(summary_path.read_text())
+        if summary.get("training_key") == key:
+            print("  reusing model.pt and input.h5 (delete them to retrain)", file=sys.stderr)
+            return summary
+
+    data = build_demo_data(seed=TRAINING["seed"])
+    write_demo_inputs(data, out / "input.h5")
+    started = time.perf_counter()
+    torch.manual_seed(TRAINING["seed"])
+    model = train_classifier(
+        small_cnn(),
+        data.images[data.train],
+        data.labels[data.train],
+        epochs=TRAINING["epochs"],
+        batch_size=TRAINING["batch_size"],
+        lr=TRAINING["lr"],
+        seed=TRAINING["seed"],
+        progress=not quiet,
+    )
+    seconds = time.perf_counter() - started
+    held = data.held_out
+    everywhere = np.ones(len(held), dtype=bool)
+    summary = {
+        "training_key": key,
+        "training_seconds": round(seconds, 1),
+        "watermark_class": WATERMARK_CLASS,
+        "accuracy_held_out_as_stored": accuracy(model, data.images[held], data.labels[held]),
+        "accuracy_held_out_clean": accuracy(model, data.clean[held], data.labels[held]),
+        "accuracy_held_out_all_watermarked": accuracy(
+            model, stamp_watermark(data.clean[held], everywhere), data.labels[held]
+        ),
+        "predicted_watermark_class_when_watermarked": float(
+            (
+                model(torch.from_numpy(stamp_watermark(data.clean[held], everywhere)))
+                .argmax(1)
+                .numpy()
+                == WATERMARK_CLASS
+            ).mean()
+        ),
+    }
+    with atomic_path(out / "model.pt") as temp:
+        torch.save(model.state_dict(), temp)
+    with atomic_path(summary_path) as temp:
+        temp.write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the six stages; serve unless ``--no-serve``."""
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    quiet = ["--quiet"] if args.quiet else []
+
+    _stage(1, f"data: bundled digits at 32×32 with a watermark shortcut → {out / 'input.h5'}")
+    _stage(2, "model: training a small CNN on CPU (seeded)")
+    summary = _train(out, args.quiet)
+    print(
+        f"  held-out accuracy: {summary['accuracy_held_out_clean']:.3f} clean, "
+        f"{summary['accuracy_held_out_all_watermarked']:.3f} with the watermark on every image "
+        f"({summary['predicted_watermark_class_when_watermarked']:.0%} then predicted as "
+        f"{summary['watermark_class']})",
+        file=sys.stderr,
+    )
+
+    projects = []
+    for stem, name, composite, extra in METHODS:
+        _stage(3, f"attribution: {composite} → attribution-{stem}.h5")
+        project = out / f"project-{stem}.yaml"
+        _run_cli(
+            [
+                "attribute",
+                "--model", MODEL_SPEC,
+                "--weights", str(out / "model.pt"),
+                "--data", str(out / "input.h5"),
+                "--composite", composite,
+                "--batch-size", "128",
+                "--workers", "0",
+                "--out", str(out / f"attribution-{stem}.h5"),
+                "--project", str(project),
+                "--project-name", name,
+                "--resume",
+                *extra,
+                *quiet,
+            ]
+        )  # fmt: skip
+        _stage(4, f"SpRAy over every class → analysis-{stem}.h5")
+        _run_cli(
+            [
+                "analyze",
+                str(out / f"attribution-{stem}.h5"),
+                "--label-map", str(out / "label-map.json"),
+                "--cache", str(out / "cache.h5"),
+                "--project", str(project),
+                "--out", str(out / f"analysis-{stem}.h5"),
+                "--clusters", "2..10",
+                *quiet,
+            ]
+        )  # fmt: skip
+        projects.append(project)
+
+    _stage(5, f"project files: {', '.join(p.name for p in projects)} in {out}")
+    if args.no_serve:
+        return 0
+    _stage(6, f"explorer: http://{args.host}:{args.port}")
+    _run_cli(["serve", *map(str, projects), "--host", args.host, "--port", str(args.port)])
+    return 0

@@ -1,0 +1,198 @@
+"""``relscope analyze`` on a Dask cluster: 2 worker processes give the serial run's analysis file
+array for array, workers share the cache with serial runs, a worker killed mid-run loses and
+duplicates no category, and Dask stays an optional import."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from relscope.core.analysis import Store
+from relscope.core.cli.main import main
+from relscope.core.data.analysis import read_analysis
+from tests.conftest import FIXTURES
+
+distributed = pytest.importorskip("distributed")
+
+SETTINGS = ["--n-eigval", "4", "--n-neighbors", "5", "--clusters", "2..3", "--threads", "1",
+            "--quiet"]  # fmt: skip
+CATEGORIES = 10  # digits: 200 samples hold every class with >= 10 points
+
+#: a plugin whose kNN step kills its own worker process the first time it runs anywhere (a marker
+#: file decides), and logs every run: "<pid> <digest of its input>"
+KILL_ONCE = textwrap.dedent(
+    """
+    import hashlib, os, signal
+
+    import numpy as np
+
+    from relscope.core import hookimpl
+    from relscope.plugins.processors.distances import KNearestNeighbors
+
+
+    class KillOnceKNN(KNearestNeighbors):
+        def function(self, data):
+            marker = os.environ["RELSCOPE_TEST_KILL_MARKER"]
+            digest = hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()[:16]
+            with open(marker + ".log", "a") as log:
+                log.write(f"{os.getpid()} {digest}\\n")
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return super().function(data)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+    @hookimpl
+    def register_processors(register):
+        register("kill_once_knn", KillOnceKNN)
+    """
+)
+
+#: the serial reference, run in a fresh interpreter that then reports which modules it imported
+SERIAL = textwrap.dedent(
+    """
+    import json, sys
+    from relscope.core.cli.main import main
+    code = main(sys.argv[1:])
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("dask", "distributed"))
+    print(json.dumps({"code": code, "dask_modules": loaded}))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def attributions(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dask-analyze")
+    sys.path.insert(0, str(FIXTURES))
+    try:
+        code = main(
+            ["attribute", "--model", "relscope_test_models:tiny_cnn", "--data", "builtin:digits",
+             "--composite", "epsilon_plus_flat", "--limit", "200", "--batch-size", "50",
+             "--workers", "0", "--quiet", "--out", str(folder / "attribution.h5"),
+             "--project", str(folder / "project.yaml")]
+        )  # fmt: skip
+    finally:
+        sys.path.remove(str(FIXTURES))
+    assert code == 0
+    return folder
+
+
+def _analyze(folder, out, *extra):
+    return ["analyze", str(folder / "attribution.h5"), "--label-map",
+            str(folder / "label-map.json"), "--out", str(out), *SETTINGS, *extra]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def serial(attributions):
+    """The serial analysis, in a fresh interpreter: it must not import Dask."""
+    out = attributions / "serial.h5"
+    result = subprocess.run(
+        [sys.executable, "-c", SERIAL, *_analyze(attributions, out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"code": 0, "dask_modules": []}
+    return read_analysis(out)
+
+
+def _assert_equal(analysis, expected):
+    assert list(analysis.categories) == list(expected.categories)
+    assert len(expected.categories) == CATEGORIES
+    for name, want in expected.categories.items():
+        got = analysis.categories[name]
+        assert np.array_equal(got.index, want.index), name
+        for kind in ("embeddings", "clusterings", "eigenvalues"):
+            mine, theirs = getattr(got, kind), getattr(want, kind)
+            assert sorted(mine) == sorted(theirs), (name, kind)
+            for key, value in theirs.items():
+                if value is None:
+                    assert mine[key] is None
+                else:
+                    assert mine[key].dtype == value.dtype, (name, key)
+                    assert np.array_equal(mine[key], value), (name, kind, key)
+
+
+def test_two_local_workers_equal_the_serial_run_and_fill_the_shared_cache(
+    attributions, serial, tmp_path, capsys
+):
+    cache = tmp_path / "cache.h5"
+    out = tmp_path / "dask.h5"
+    assert main(_analyze(attributions, out, "--dask-workers", "2", "--cache", str(cache))) == 0
+    _assert_equal(read_analysis(out), serial)
+    assert not list(tmp_path.glob(".*.tmp"))  # the client's atomic write left nothing behind
+
+    # both workers wrote into the one cache: a serial run now computes nothing
+    entries = len(Store(cache).keys())
+    assert entries >= CATEGORIES * 8  # every step of every category
+    again = tmp_path / "again.h5"
+    capsys.readouterr()
+    code = main([*_analyze(attributions, again, "--cache", str(cache))[:-1]])  # not --quiet
+    steps = [line for line in capsys.readouterr().err.splitlines() if " s" in line or "cached" in line]
+    assert code == 0
+    computed = [line for line in steps if line.endswith(" s") and "points" not in line]
+    assert computed == []  # every step read from the cache
+    assert sum(line.endswith(": cached") for line in steps) >= CATEGORIES
+    assert len(Store(cache).keys()) == entries
+    _assert_equal(read_analysis(again), serial)
+
+
+def test_a_killed_worker_neither_loses_nor_duplicates_a_category(
+    attributions, serial, tmp_path, monkeypatch
+):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "kill_once.py").write_text(KILL_ONCE)
+    marker = tmp_path / "killed"
+    monkeypatch.setenv("RELSCOPE_PLUGINS_DIR", str(plugins))  # workers inherit the environment
+    monkeypatch.setenv("RELSCOPE_TEST_KILL_MARKER", str(marker))
+    out = tmp_path / "dask.h5"
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        result = subprocess.run(
+            [sys.executable, "-m", "relscope.core.cli",
+             *_analyze(attributions, out, "--scheduler", cluster.scheduler_address,
+                       "--task", "knn=kill_once_knn")],
+            capture_output=True, text=True, timeout=300, env=dict(os.environ),
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert marker.exists()  # a worker did kill itself
+    runs = [line.split() for line in (tmp_path / "killed.log").read_text().splitlines()]
+    per_category = Counter(digest for _, digest in runs)
+    assert len(per_category) == CATEGORIES
+    retried = [digest for digest, count in per_category.items() if count == 2]
+    assert len(retried) == 1 and sum(per_category.values()) == CATEGORIES + 1
+    pids = {pid for pid, digest in runs if digest == retried[0]}
+    assert len(pids) == 2  # the retry ran in another process
+    _assert_equal(read_analysis(out), serial)  # each category once, as computed serially
+
+
+def test_without_dask_the_cluster_options_fail_in_one_line(attributions, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the extra were not installed
+    out = tmp_path / "dask.h5"
+    result_code = main(_analyze(attributions, out, "--dask-workers", "2"))
+    assert result_code == 2
+    assert not out.exists()
+
+
+def test_missing_dask_message_names_the_extra(attributions, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    assert main(_analyze(attributions, tmp_path / "x.h5", "--scheduler", "tcp://127.0.0.1:1")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--scheduler needs Dask" in err and "pip install 'relscope[distributed]'" in err
