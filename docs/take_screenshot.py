@@ -66,6 +66,7 @@ def main() -> int:
             page.wait_for_function("() => document.body.dataset.ready === '1'")
             page.select_option('select[data-setup="category"]', category)
             page.select_option('select[data-setup="clustering"]', clustering)
+            page.select_option('select[data-setup="embedding"]', "tsne")
             page.wait_for_selector(f'.cluster[data-cluster="{cluster}"]')
             page.click(f'.cluster[data-cluster="{cluster}"]')
             page.click('[data-mode="overlay"]')

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -21,26 +22,26 @@ from tests.conftest import FIXTURES
 
 distributed = pytest.importorskip("distributed")
 
-SETTINGS = ["--n-eigval", "4", "--n-neighbors", "5", "--clusters", "2..3", "--threads", "1",
-            "--quiet"]  # fmt: skip
+SETTINGS = ["--n-eigval", "4", "--n-neighbors", "5", "--clusters", "2..3", "--threads", "1"]
 CATEGORIES = 10  # digits: 200 samples hold every class with >= 10 points
 
-#: a plugin whose kNN step kills its own worker process the first time it runs anywhere (a marker
+#: a plugin whose Laplacian step (a task without pipeline parameters, so the replacement computes
+#: exactly the default) kills its own worker process the first time it runs anywhere (a marker
 #: file decides), and logs every run: "<pid> <digest of its input>"
 KILL_ONCE = textwrap.dedent(
     """
     import hashlib, os, signal
 
-    import numpy as np
+    import scipy.sparse as sp
 
     from relscope.core import hookimpl
-    from relscope.plugins.processors.distances import KNearestNeighbors
+    from relscope.plugins.processors.laplacians import SymmetricLaplacian
 
 
-    class KillOnceKNN(KNearestNeighbors):
+    class KillOnceLaplacian(SymmetricLaplacian):
         def function(self, data):
             marker = os.environ["RELSCOPE_TEST_KILL_MARKER"]
-            digest = hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()[:16]
+            digest = hashlib.sha256(sp.csr_matrix(data).toarray().tobytes()).hexdigest()[:16]
             with open(marker + ".log", "a") as log:
                 log.write(f"{os.getpid()} {digest}\\n")
             try:
@@ -52,7 +53,7 @@ KILL_ONCE = textwrap.dedent(
 
     @hookimpl
     def register_processors(register):
-        register("kill_once_knn", KillOnceKNN)
+        register("kill_once_laplacian", KillOnceLaplacian)
     """
 )
 
@@ -95,7 +96,7 @@ def serial(attributions):
     """The serial analysis, in a fresh interpreter: it must not import Dask."""
     out = attributions / "serial.h5"
     result = subprocess.run(
-        [sys.executable, "-c", SERIAL, *_analyze(attributions, out)],
+        [sys.executable, "-c", SERIAL, *_analyze(attributions, out, "--quiet")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -128,21 +129,22 @@ def test_two_local_workers_equal_the_serial_run_and_fill_the_shared_cache(
 ):
     cache = tmp_path / "cache.h5"
     out = tmp_path / "dask.h5"
-    assert main(_analyze(attributions, out, "--dask-workers", "2", "--cache", str(cache))) == 0
+    code = main(_analyze(attributions, out, "--dask-workers", "2", "--cache", str(cache)))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "on a Dask cluster of 2 workers" in err
+    assert len(re.findall(r"points in [\d.]+ s on .* pid (\d+)", err)) == CATEGORIES
     _assert_equal(read_analysis(out), serial)
-    assert not list(tmp_path.glob(".*.tmp"))  # the client's atomic write left nothing behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.h5", "cache.h5.lock", "dask.h5"]
 
     # both workers wrote into the one cache: a serial run now computes nothing
     entries = len(Store(cache).keys())
     assert entries >= CATEGORIES * 8  # every step of every category
     again = tmp_path / "again.h5"
-    capsys.readouterr()
-    code = main([*_analyze(attributions, again, "--cache", str(cache))[:-1]])  # not --quiet
-    steps = [line for line in capsys.readouterr().err.splitlines() if " s" in line or "cached" in line]
-    assert code == 0
-    computed = [line for line in steps if line.endswith(" s") and "points" not in line]
-    assert computed == []  # every step read from the cache
-    assert sum(line.endswith(": cached") for line in steps) >= CATEGORIES
+    assert main(_analyze(attributions, again, "--cache", str(cache))) == 0
+    lines = capsys.readouterr().err.splitlines()
+    statuses = [m.group(1) for m in map(re.compile(r": (cached|[\d.]+ s)$").search, lines) if m]
+    assert statuses and set(statuses) == {"cached"}
     assert len(Store(cache).keys()) == entries
     _assert_equal(read_analysis(again), serial)
 
@@ -167,7 +169,7 @@ def test_a_killed_worker_neither_loses_nor_duplicates_a_category(
         result = subprocess.run(
             [sys.executable, "-m", "relscope.core.cli",
              *_analyze(attributions, out, "--scheduler", cluster.scheduler_address,
-                       "--task", "knn=kill_once_knn")],
+                       "--task", "laplacian=kill_once_laplacian")],
             capture_output=True, text=True, timeout=300, env=dict(os.environ),
         )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -182,17 +184,16 @@ def test_a_killed_worker_neither_loses_nor_duplicates_a_category(
     _assert_equal(read_analysis(out), serial)  # each category once, as computed serially
 
 
-def test_without_dask_the_cluster_options_fail_in_one_line(attributions, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "option", [["--dask-workers", "2"], ["--scheduler", "tcp://127.0.0.1:1"]], ids=lambda o: o[0]
+)
+def test_without_dask_the_cluster_options_name_the_extra(
+    attributions, tmp_path, monkeypatch, capsys, option
+):
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if the extra were not installed
     out = tmp_path / "dask.h5"
-    result_code = main(_analyze(attributions, out, "--dask-workers", "2"))
-    assert result_code == 2
-    assert not out.exists()
-
-
-def test_missing_dask_message_names_the_extra(attributions, tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "distributed", None)
-    assert main(_analyze(attributions, tmp_path / "x.h5", "--scheduler", "tcp://127.0.0.1:1")) == 2
+    assert main(_analyze(attributions, out, *option)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "--scheduler needs Dask" in err and "pip install 'relscope[distributed]'" in err
+    assert f"{option[0]} needs Dask" in err and "pip install 'relscope[distributed]'" in err
+    assert not out.exists()
