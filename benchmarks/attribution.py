@@ -15,7 +15,9 @@ the Python/torch baseline included) is measured for each configuration alone, in
 
 resnet50's residual additions and batch norms need canonizers; the composites take whatever the
 ``default_canonizers`` hook returns for the model (printed per model), and no canonizer when no
-plugin knows it. Timings on a shared machine are noisy: compare ratios from one run only.
+plugin knows it. Wall times on a shared machine are noisy (other processes take the cores at
+times); the median CPU time of this process (both threads) is printed too, as a steadier measure
+of the work done. Compare ratios from one run only.
 """
 
 from __future__ import annotations
@@ -97,13 +99,15 @@ def timing_worker(model_name: str, configs: list[str], args: argparse.Namespace)
     canonizers = default_plugin_manager().hook.default_canonizers(model=model) or []
     runs = {config: runner(config, model, x, target) for config in configs}
     times: dict[str, list[float]] = {config: [] for config in configs}
+    cpu: dict[str, list[float]] = {config: [] for config in configs}
     for round_index in range(args.runs + 1):
         for config, once in runs.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             once()
             if round_index:  # round 0 warms up (primitive selection, allocator growth)
                 times[config].append(time.perf_counter() - start)
-    return {"times": times, "canonizers": [type(c).__name__ for c in canonizers]}
+                cpu[config].append(time.process_time() - start_cpu)
+    return {"times": times, "cpu": cpu, "canonizers": [type(c).__name__ for c in canonizers]}
 
 
 def memory_worker(model_name: str, config: str, args: argparse.Namespace) -> dict:
@@ -158,6 +162,7 @@ def main() -> None:
             )
         timing = subprocess_json("--timing-worker", model_name, *configs, args=args)
         medians = {config: statistics.median(timing["times"][config]) for config in configs}
+        cpu = {config: statistics.median(timing["cpu"][config]) for config in configs}
         grad_time, grad_rss = medians["gradient"], memory["gradient"]["peak_rss_mb"]
         canonizers = timing["canonizers"]
         print()
@@ -167,7 +172,7 @@ def main() -> None:
         )
         header = (
             f"{'configuration':28s} {'median s':>9s} {'min s':>8s} {'x gradient':>11s} "
-            f"{'peak RSS MB':>12s} {'x gradient':>11s}"
+            f"{'CPU s':>8s} {'x gradient':>11s} {'peak RSS MB':>12s} {'x gradient':>11s}"
         )
         print(header)
         print("-" * len(header))
@@ -175,7 +180,8 @@ def main() -> None:
             peak = memory[config]["peak_rss_mb"]
             print(
                 f"{config:28s} {medians[config]:9.2f} {min(timing['times'][config]):8.2f} "
-                f"{medians[config] / grad_time:11.2f} {peak:12.0f} {peak / grad_rss:11.2f}"
+                f"{medians[config] / grad_time:11.2f} {cpu[config]:8.2f} "
+                f"{cpu[config] / cpu['gradient']:11.2f} {peak:12.0f} {peak / grad_rss:11.2f}"
             )
 
 

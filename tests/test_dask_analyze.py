@@ -5,6 +5,7 @@ duplicates no category, and Dask stays an optional import."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -165,6 +166,7 @@ def test_a_killed_worker_neither_loses_nor_duplicates_a_category(
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
+        silence_logs=logging.ERROR,
     ) as cluster:
         result = subprocess.run(
             [sys.executable, "-m", "relscope.core.cli",

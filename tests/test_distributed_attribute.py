@@ -171,6 +171,25 @@ def test_killed_rank_resumes_its_shard(tmp_path, digits, reference):
     assert not partial.exists()
 
 
+def test_ranks_with_different_models_refuse_to_start(tmp_path, digits):
+    out = tmp_path / "attribution.h5"
+    arguments = _arguments(out, digits, "--distributed", "--quiet")
+    arguments[arguments.index("relscope_test_models:tiny_cnn")] = (
+        "relscope_test_models:per_process_cnn"
+    )
+    process = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "relscope.core.cli", *arguments],
+        env=dict(os.environ, PYTHONPATH=str(FIXTURES)), capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert process.returncode != 0
+    assert "relscope: error: rank 0/2: the ranks disagree on model_state (random weights?" in (
+        process.stderr
+    )
+    assert not out.exists() and not out.with_name("attribution.h5.shards").exists()
+
+
 def test_distributed_outside_torchrun_is_one_line_error(tmp_path, monkeypatch, capsys):
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)

@@ -74,7 +74,7 @@ def test_factory_instances_and_their_errors(user_models: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
-def test_torchscript_file_round_trip(tmp_path: Path) -> None:
+def test_torchscript_file_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     torch.manual_seed(2)
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU()).eval()
     path = tmp_path / "model.pt"
@@ -83,6 +83,9 @@ def test_torchscript_file_round_trip(tmp_path: Path) -> None:
     assert loaded.torchscript
     x = torch.randn(5, 4)
     assert torch.equal(loaded.model(x), model(x))
+    # rules attach to Python layers: inspect refuses a TorchScript model clearly
+    assert main(["inspect", str(path), "--composite", "epsilon_plus"]) == 2
+    assert "a TorchScript model cannot be inspected" in capsys.readouterr().err
     text = tmp_path / "not-a-model.pt"
     text.write_text("hello")
     with pytest.raises(ModelLoadError, match="not a TorchScript file"):

@@ -40,6 +40,9 @@ def _call(func: object, args: argparse.Namespace, pm: RelscopePluginManager) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors print one line and return 2, tracebacks only with ``--debug``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # answer without importing every plugin
+        print(f"relscope {__version__}")
+        return 0
     debug = "--debug" in argv
     try:
         pm = default_plugin_manager()

@@ -47,7 +47,7 @@ from relscope.core.data.attribute_dataset import (
 )
 from relscope.core.data.attribution_shards import Shard, foreign_shard_files
 from relscope.core.data.inputs import InputSource
-from relscope.core.data.partial_run import canonical_config, config_hash
+from relscope.core.data.partial_run import canonical_config, config_differences, config_hash
 from relscope.core.data.torchrun_group import TorchrunGroup
 from relscope.core.data.virtual_attribution import (
     missing_virtual_sources,
@@ -100,11 +100,13 @@ def attribute_distributed(
 ) -> DistributedResult:
     """Attribute this rank's shard of ``indices``, wait for every rank, and (rank 0) join.
 
-    A rank whose shard fails reports its error to the others; every rank then stops with a
-    DistributedError (finished batches stay resumable), rank 0 without joining anything.
+    Every rank must describe the same run (``config``, e.g. the model's parameter hash), else all
+    stop before any work. A rank whose shard fails reports its error to the others; every rank
+    then stops with a DistributedError (finished batches stay resumable), rank 0 without joining.
     """
     out = Path(out)
     indices = [int(i) for i in indices]
+    _check_same_run(group, config)
     shard = Shard(group.rank, group.world_size)
     mine = shard.indices(indices, batch_size)
     path = shard.path(out)
@@ -152,6 +154,21 @@ def attribute_distributed(
     if group.rank == 0:
         joined = join_shards(out, outcomes, inputs, config, indices, batch_size, target, seed)
     return DistributedResult(outcomes, joined, path)
+
+
+def _check_same_run(group: TorchrunGroup, config: dict[str, Any]) -> None:
+    """Refuse to start when the ranks would not compute one run: e.g. a model with random weights
+    built unseeded on each rank, or a data folder that differs between nodes."""
+    configs = group.all_gather(canonical_config(config))
+    differing = sorted(
+        {key for other in configs[1:] for key in config_differences(configs[0], other)}
+    )
+    if differing:
+        hint = " (random weights? give --weights, or a factory that seeds them)"
+        raise DistributedError(
+            f"rank {group.rank}/{group.world_size}: the ranks disagree on "
+            f"{', '.join(differing)}{hint if 'model_state' in differing else ''}"
+        )
 
 
 def join_shards(

@@ -88,7 +88,7 @@ def write_virtual_attribution(
     out = Path(out)
     keys = KEYS if with_index else KEYS[:3]
     layouts: dict[str, tuple[h5py.h5t.TypeID, tuple[int, ...]]] = {}
-    plans: list[tuple[Path, list[RowBlocks]]] = []
+    plans: list[tuple[Path, int, list[RowBlocks]]] = []
     covered = 0
     for shard, path in shards:
         blocks = shard_row_blocks(shard, samples, batch_size)
@@ -115,7 +115,7 @@ def write_virtual_attribution(
                         f"{path}: key {key!r} is {dataset.dtype}{list(dataset.shape[1:])}, "
                         "unlike the other shards"
                     )
-        plans.append((path, blocks))
+        plans.append((path, rows, blocks))
     if covered != samples:
         raise DataFormatError(f"{out}: the shards hold {covered} rows, expected {samples}")
     with atomic_path(out) as temp, h5py.File(temp, "w") as handle:
@@ -125,14 +125,12 @@ def write_virtual_attribution(
             type_id, rest = layouts[key]
             shape = (samples, *rest)
             plist = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-            for path, blocks_list in plans:
+            for path, rows, blocks_list in plans:
                 name = os.path.relpath(path, out.parent).encode()
-                with h5py.File(path, "r") as shard_file:
-                    source_shape = shard_file[key].shape
                 for blocks in blocks_list:
                     target = _select(h5py.h5s.create_simple(shape), blocks, rest, source=False)
                     source = _select(
-                        h5py.h5s.create_simple(source_shape), blocks, rest, source=True
+                        h5py.h5s.create_simple((rows, *rest)), blocks, rest, source=True
                     )
                     plist.set_virtual(target, name, key.encode(), source)
             h5py.h5d.create(

@@ -86,7 +86,7 @@ def register_commands(subparsers: Any) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     cluster = parser.add_argument_group(
-        "cluster (Dask; pip install 'relscope[distributed]', see docs/cluster.md)"
+        "cluster (Dask; pip install 'relscope[distributed]', see README: Running on a cluster)"
     ).add_mutually_exclusive_group()
     cluster.add_argument(
         "--dask-workers",
@@ -248,7 +248,7 @@ def _run(args: argparse.Namespace) -> int:
         planned.append((entry, index, prefix))
     results = {}
     started = time.perf_counter()
-    if args.dask_workers is not None or args.scheduler is not None:
+    if planned and (args.dask_workers is not None or args.scheduler is not None):
         attributions.close()
         results = _run_on_dask(args, recipe, planned)
     else:
@@ -315,12 +315,15 @@ def _run_on_dask(args: argparse.Namespace, recipe: Any, planned: list) -> dict[s
             file=sys.stderr,
         )
 
+    started = time.perf_counter()
     with dask_client(args.dask_workers, args.scheduler) as client:
-        if not args.quiet:
-            workers = len(client.scheduler_info().get("workers", {}))
+        workers = len(client.scheduler_info().get("workers", {}))
+        if not args.quiet or not workers:
+            waiting = "; no worker connected yet, the tasks wait for one" if not workers else ""
             print(
                 f"relscope: {len(jobs)} categories on a Dask cluster of {workers} workers "
-                f"({client.scheduler.address})",
+                f"({client.scheduler.address}), ready in {time.perf_counter() - started:.1f} s"
+                f"{waiting}",
                 file=sys.stderr,
             )
         return run_jobs(client, jobs, retries=args.dask_retries, report=report)

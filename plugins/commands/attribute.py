@@ -209,7 +209,7 @@ def register_commands(subparsers: Any) -> None:
         "--distributed",
         action="store_true",
         help="attribute this torchrun rank's shard into OUT.shards/; rank 0 then joins the "
-        "shards into OUT (an HDF5 virtual-dataset file); see docs/cluster.md",
+        "shards into OUT (an HDF5 virtual-dataset file); see README: Running on a cluster",
     )
     dist_group.add_argument(
         "--dist-backend",
@@ -424,21 +424,15 @@ def _run(args: argparse.Namespace, group: Any) -> int:
     finally:
         source.inputs.close()
     if group is not None:
-        own = shards.outcomes[group.rank]
         if not args.quiet:
-            state = (
-                "already complete"
-                if own.already_complete
-                else f"resumed after {own.resumed_from} samples"
-                if own.resumed_from
-                else f"{own.attributed} samples attributed"
-            )
+            state = _shard_state(shards.outcomes[group.rank])
             print(f"rank {group.rank}/{group.world_size}: {shards.shard}: {state}", file=sys.stderr)
         if group.rank != 0:
             return 0
         if not shards.joined and not args.quiet:
             print(f"{out}: already complete with this configuration", file=sys.stderr)
-        print(f"{out}: {len(indices)} attributions in {group.world_size} shards")
+        files = sum(1 for outcome in shards.outcomes if outcome.samples)
+        print(f"{out}: {len(indices)} attributions in {files} shards")
     else:
         if not args.quiet:
             if result.already_complete:
@@ -467,3 +461,14 @@ def _run(args: argparse.Namespace, group: Any) -> int:
         )
         print(f"{project_path}: project written")
     return 0
+
+
+def _shard_state(outcome: Any) -> str:
+    """One rank's shard in words, for its line on stderr."""
+    if outcome.samples == 0:
+        return "no batches (fewer batches than ranks)"
+    if outcome.already_complete:
+        return "already complete"
+    if outcome.resumed_from:
+        return f"resumed after {outcome.resumed_from} samples"
+    return f"{outcome.attributed} samples attributed"
