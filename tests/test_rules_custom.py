@@ -33,6 +33,9 @@ def test_stabilizer_forms() -> None:
     plain = Stabilizer(0.1)(z)
     expected = torch.tensor([[-2.1, -0.1 - 1e-9, 0.1, 0.1, 0.1 + 1e-9, 3.1]])
     torch.testing.assert_close(plain, expected, rtol=0, atol=1e-15)
+    in_place = z.clone()
+    assert Stabilizer(0.1).stabilize_(in_place) is not None
+    torch.testing.assert_close(in_place, expected, rtol=1e-15, atol=1e-16)
     clipped = Stabilizer(0.1, clip=True)(z)
     torch.testing.assert_close(
         clipped, torch.tensor([[-2.0, -0.1, 0.1, 0.1, 0.1, 3.0]]), rtol=0, atol=0

@@ -270,7 +270,15 @@ class LinearRule(Rule):
                 output = self.derive_output(outputs)
         if self.output_modifiers is not None:
             outputs = [modify(z) for modify, z in zip(self.output_modifiers, outputs)]
-        kept = self.keep_outputs(outputs, output)
+        if (
+            outputs[0] is not output
+            and self.output_modifiers is None
+            and type(self).keep_outputs is LinearRule.keep_outputs
+            and isinstance(self.stabilizer, Stabilizer)
+        ):  # the stacked outputs are ours: stabilise them in place
+            kept = [self.stabilizer.stabilize_(z) for z in outputs]
+        else:
+            kept = self.keep_outputs(outputs, output)
         ctx.save(x, *kept)
         return output
 

@@ -58,7 +58,11 @@ class _RuleFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, rule: Rule, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ctx.rule = rule
-        return rule.forward(RuleContext(ctx), x)
+        version = x._version
+        output = rule.forward(RuleContext(ctx), x)
+        if output is x and x._version != version:  # an in-place layer (see Rule.keeps_inplace)
+            ctx.mark_dirty(x)
+        return output
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -111,8 +115,8 @@ def install_forward(
     setattr(forward, RULE_MARK, owner)
     module.__dict__["forward"] = forward
     handle = RuleHandle(module, current, owner)
-    if getattr(module, "inplace", None) is True:  # a rule computes its output out of place
-        module.inplace = False
+    if getattr(module, "inplace", None) is True and not getattr(owner, "keeps_inplace", False):
+        module.inplace = False  # the rule needs the layer's input after the layer ran
         handle.restore_inplace = True
     return handle
 
@@ -130,6 +134,9 @@ class Rule:
 
     module: nn.Module | None = None
     original_forward: Callable[..., Any] | None = None
+    #: True when the rule needs nothing of the input after the layer ran, so a layer that works
+    #: in place (``ReLU(inplace=True)``) may keep doing so; otherwise it runs out of place
+    keeps_inplace: bool = False
 
     def copy(self) -> Rule:
         """A fresh copy for one layer (settings shared, caches not)."""

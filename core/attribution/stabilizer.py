@@ -53,6 +53,18 @@ class Stabilizer:
             return shift.add_(z)
         return torch.where(z >= 0, z + eps, z - eps)
 
+    def stabilize_(self, z: torch.Tensor) -> torch.Tensor:
+        """:meth:`__call__` in place on ``z`` (a tensor the caller owns); returns ``z``.
+
+        Saves an output-sized allocation per layer; the result may differ from the out-of-place
+        form by one rounding step for negative values.
+        """
+        if self.clip or self.rms_scaled or self.epsilon == 0.0:
+            return z.copy_(self(z))
+        negative = z < 0  # -0.0 is not negative: sign₀(-0.0) = +1
+        z.add_(self.epsilon)
+        return z.add_(negative, alpha=-2.0 * self.epsilon)
+
     @classmethod
     def ensure(cls, value: StabilizerLike | Stabilizer) -> Callable[[torch.Tensor], torch.Tensor]:
         """A stabiliser from a float (ε), a Stabilizer, or any callable ``z -> s(z)``."""

@@ -16,6 +16,7 @@ class Pass(ElementwiseRule):
     """``R_in = R``: element-wise layers (activations, merged batch norm) pass relevance on."""
 
     name = "pass"
+    keeps_inplace = True
 
     def relevance(self, kept: torch.Tensor | None, relevance: torch.Tensor) -> torch.Tensor:
         """The output relevance unchanged."""

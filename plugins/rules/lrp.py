@@ -28,7 +28,7 @@ from relscope.core.attribution.modifiers import (
     positive_part,
     square,
 )
-from relscope.core.attribution.stabilizer import StabilizerLike
+from relscope.core.attribution.stabilizer import Stabilizer, StabilizerLike
 from relscope.core.errors import RuleConfigurationError
 
 ZeroParams = str | Sequence[str] | None
@@ -144,22 +144,38 @@ class Gamma(LinearRule):
         return torch.add(up, down).div_(2.0 + self.gamma)
 
     def keep_outputs(self, outputs: list[torch.Tensor], output: torch.Tensor) -> list[torch.Tensor]:
-        """One denominator per output (``s(z↑)`` where z > 0, ``s(z↓)`` where z < 0, ∞ where
-        z = 0) and the mask z > 0: a float and a byte per output value."""
+        """One float per output: ``s(z↑)`` where z > 0, ``s(z↓)`` where z < 0, ∞ where z = 0.
+
+        Its sign is set to the sign of z (which z↑ ≥ z and z↓ ≤ z already give it, up to
+        rounding), so the backward pass can tell the two groups apart without a mask.
+        """
         up, down = outputs
-        positive_mask = output > 0
-        chosen = torch.where(positive_mask, up, down)
+        chosen = torch.where(output > 0, up, down)
         chosen.masked_fill_(output == 0, math.inf)  # s(∞) = ∞: nothing passes
-        return [self.stabilizer(chosen), positive_mask]
+        if isinstance(self.stabilizer, Stabilizer):
+            denominator = self.stabilizer.stabilize_(chosen)
+        else:
+            denominator = self.stabilizer(chosen)
+        return [torch.copysign(denominator, output, out=denominator)]
 
     def gradient_mapper(
         self, relevance: torch.Tensor, kept: list[torch.Tensor]
     ) -> list[torch.Tensor]:
         """``g↑ = 1[z>0] R / s(z↑)``, ``g↓ = 1[z<0] R / s(z↓)``."""
-        denominator, positive_mask = kept
+        (denominator,) = kept
         ratio = relevance / denominator
-        up = ratio * positive_mask
+        up = ratio * (denominator > 0)
         return [up, ratio.sub_(up)]
+
+    def write_gradients(
+        self, relevance: torch.Tensor, kept: list[torch.Tensor], out: list[torch.Tensor]
+    ) -> None:
+        """:meth:`gradient_mapper` written straight into the stacked buffer."""
+        (denominator,) = kept
+        up, down = out
+        torch.div(relevance, denominator, out=down)
+        torch.mul(down, denominator > 0, out=up)
+        down.sub_(up)
 
     def describe(self) -> str:
         """Name and γ."""
