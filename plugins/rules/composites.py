@@ -50,6 +50,25 @@ def base_map(stabilizer: StabilizerLike = 1e-6) -> list[tuple[Any, Any]]:
     ]
 
 
+def lrp_map(
+    conv_rule: Any,
+    epsilon: StabilizerLike,
+    stabilizer: StabilizerLike,
+    zero_params: ZeroParams,
+    layer_map: Map,
+) -> list[tuple[Any, Any]]:
+    """User entries first, then ``conv_rule`` on convolutions and ε on dense layers, then the base map."""
+    own = [(Convolution, conv_rule), (Dense, Epsilon(epsilon=epsilon, zero_params=zero_params))]
+    return list(layer_map or []) + own + base_map(stabilizer)
+
+
+def flat_first_map(
+    stabilizer: StabilizerLike, zero_params: ZeroParams, first_map: Map
+) -> list[tuple[Any, Any]]:
+    """User entries first, then flat on the first linear layer of any kind."""
+    return list(first_map or []) + [(Linear, Flat(stabilizer=stabilizer, zero_params=zero_params))]
+
+
 class EpsilonGammaBox(SpecialFirstLayerMapComposite):
     """γ on convolutions, ε on dense layers, z^B (``low``, ``high``) on the first convolution."""
 
@@ -67,13 +86,10 @@ class EpsilonGammaBox(SpecialFirstLayerMapComposite):
         zero_params: ZeroParams = None,
         canonizers: Any = None,
     ) -> None:
-        own = [
-            (Convolution, Gamma(gamma=gamma, stabilizer=stabilizer, zero_params=zero_params)),
-            (Dense, Epsilon(epsilon=epsilon, zero_params=zero_params)),
-        ]
+        gamma_rule = Gamma(gamma=gamma, stabilizer=stabilizer, zero_params=zero_params)
         first = [(Convolution, ZBox(low, high, stabilizer=stabilizer, zero_params=zero_params))]
         super().__init__(
-            layer_map=list(layer_map or []) + own + base_map(stabilizer),
+            layer_map=lrp_map(gamma_rule, epsilon, stabilizer, zero_params, layer_map),
             first_map=list(first_map or []) + first,
             canonizers=canonizers,
         )
@@ -92,12 +108,10 @@ class EpsilonPlus(LayerMapComposite):
         zero_params: ZeroParams = None,
         canonizers: Any = None,
     ) -> None:
-        own = [
-            (Convolution, ZPlus(stabilizer=stabilizer, zero_params=zero_params)),
-            (Dense, Epsilon(epsilon=epsilon, zero_params=zero_params)),
-        ]
+        conv_rule = ZPlus(stabilizer=stabilizer, zero_params=zero_params)
         super().__init__(
-            layer_map=list(layer_map or []) + own + base_map(stabilizer), canonizers=canonizers
+            layer_map=lrp_map(conv_rule, epsilon, stabilizer, zero_params, layer_map),
+            canonizers=canonizers,
         )
 
 
@@ -115,14 +129,10 @@ class EpsilonPlusFlat(SpecialFirstLayerMapComposite):
         zero_params: ZeroParams = None,
         canonizers: Any = None,
     ) -> None:
-        own = [
-            (Convolution, ZPlus(stabilizer=stabilizer, zero_params=zero_params)),
-            (Dense, Epsilon(epsilon=epsilon, zero_params=zero_params)),
-        ]
-        first = [(Linear, Flat(stabilizer=stabilizer, zero_params=zero_params))]
+        conv_rule = ZPlus(stabilizer=stabilizer, zero_params=zero_params)
         super().__init__(
-            layer_map=list(layer_map or []) + own + base_map(stabilizer),
-            first_map=list(first_map or []) + first,
+            layer_map=lrp_map(conv_rule, epsilon, stabilizer, zero_params, layer_map),
+            first_map=flat_first_map(stabilizer, zero_params, first_map),
             canonizers=canonizers,
         )
 
@@ -140,12 +150,10 @@ class EpsilonAlpha2Beta1(LayerMapComposite):
         zero_params: ZeroParams = None,
         canonizers: Any = None,
     ) -> None:
-        own = [
-            (Convolution, AlphaBeta(2.0, 1.0, stabilizer=stabilizer, zero_params=zero_params)),
-            (Dense, Epsilon(epsilon=epsilon, zero_params=zero_params)),
-        ]
+        conv_rule = AlphaBeta(2.0, 1.0, stabilizer=stabilizer, zero_params=zero_params)
         super().__init__(
-            layer_map=list(layer_map or []) + own + base_map(stabilizer), canonizers=canonizers
+            layer_map=lrp_map(conv_rule, epsilon, stabilizer, zero_params, layer_map),
+            canonizers=canonizers,
         )
 
 
@@ -163,14 +171,10 @@ class EpsilonAlpha2Beta1Flat(SpecialFirstLayerMapComposite):
         zero_params: ZeroParams = None,
         canonizers: Any = None,
     ) -> None:
-        own = [
-            (Convolution, AlphaBeta(2.0, 1.0, stabilizer=stabilizer, zero_params=zero_params)),
-            (Dense, Epsilon(epsilon=epsilon, zero_params=zero_params)),
-        ]
-        first = [(Linear, Flat(stabilizer=stabilizer, zero_params=zero_params))]
+        conv_rule = AlphaBeta(2.0, 1.0, stabilizer=stabilizer, zero_params=zero_params)
         super().__init__(
-            layer_map=list(layer_map or []) + own + base_map(stabilizer),
-            first_map=list(first_map or []) + first,
+            layer_map=lrp_map(conv_rule, epsilon, stabilizer, zero_params, layer_map),
+            first_map=flat_first_map(stabilizer, zero_params, first_map),
             canonizers=canonizers,
         )
 
