@@ -4,7 +4,9 @@ For each N (samples of 1,024 features: 1 x 32 x 32 "attributions"), a fresh proc
 pipeline -- 8 eigenvalues, k-means for k = 2..10, t-SNE on the eigen-embedding -- and prints the
 wall time, CPU time and peak memory of every step, then the re-run time from the cache. The dense
 design (scipy pdist -> argsort kNN -> dense affinity -> eigsh -> k-means -> scikit-learn's
-Barnes-Hut t-SNE) runs only where its N x N matrices fit (``--dense-max``).
+Barnes-Hut t-SNE) runs only where its N x N matrices fit (``--dense-max``). Up to
+``--quality-max`` points, relscope's t-SNE map is compared with openTSNE's default schedule on
+the same eigen-embedding (time, KL divergence over all pairs, 10-nearest-neighbour recall).
 
     .venv/bin/python benchmarks/spray.py --sizes 2000 8000
     .venv/bin/python benchmarks/spray.py --sizes 32000 100000 --dense-max 0
@@ -117,7 +119,7 @@ def _ours(data: np.ndarray, threads: int, sampler: MemorySampler) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         cache = Path(folder) / "cache.h5"
         wall, cpu = time.perf_counter(), time.process_time()
-        pipeline()(data, io=Store(cache), progress=progress)
+        outputs = pipeline()(data, io=Store(cache), progress=progress)
         total = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
         events: list = []
         wall = time.perf_counter()
@@ -127,6 +129,7 @@ def _ours(data: np.ndarray, threads: int, sampler: MemorySampler) -> dict:
         computed = sum(e.status == "done" for e in events)
         size = cache.stat().st_size
     return {
+        "outputs": outputs,
         "steps": steps,
         "total": total,
         "rerun": rerun,
@@ -195,7 +198,48 @@ def _dense(data: np.ndarray, threads: int, sampler: MemorySampler) -> dict:
     return {"steps": steps, "total": total}
 
 
-def child(n: int, design: str, threads: int) -> None:
+def map_quality(vectors: np.ndarray, view: np.ndarray) -> dict:
+    """KL(P || Q) of a 2-D map against perplexity-30 affinities of its input, computed here over
+    all pairs (in row blocks), and the share of each point's 10 nearest neighbours it keeps."""
+    from openTSNE.affinity import PerplexityBasedNN
+    from sklearn.neighbors import NearestNeighbors
+
+    points = np.asarray(vectors, dtype=np.float64)
+    view = np.asarray(view, dtype=np.float64)
+    p = PerplexityBasedNN(points, perplexity=30, method="exact", verbose=False).P.tocoo()
+    z = -float(len(view))  # the diagonal's 1 / (1 + 0) terms are not pairs
+    for start in range(0, len(view), 1024):
+        block = view[start : start + 1024]
+        squared = (block**2).sum(1)[:, None] + (view**2).sum(1)[None, :] - 2 * block @ view.T
+        z += float((1.0 / (1.0 + np.maximum(squared, 0.0))).sum())
+    q = 1.0 / (1.0 + ((view[p.row] - view[p.col]) ** 2).sum(1)) / z
+    kl = float((p.data * np.log(p.data / q)).sum())
+
+    def neighbours(x: np.ndarray) -> np.ndarray:
+        return NearestNeighbors(n_neighbors=11).fit(x).kneighbors(x, return_distance=False)[:, 1:]
+
+    here, there = neighbours(points), neighbours(view)
+    recall = float((there[:, :, None] == here[:, None, :]).any(-1).mean())
+    return {"kl": kl, "recall": recall}
+
+
+def _tsne_comparison(result: dict, threads: int) -> dict:
+    """relscope's t-SNE map next to openTSNE's default schedule (250 + 500 iterations, the
+    previous setting) on the same eigen-embedding: time, KL divergence, neighbour recall."""
+    from relscope.plugins.processors.embeddings import TSNE
+
+    vectors = result["outputs"]["spectral"][1]
+    ours = map_quality(vectors, result["outputs"]["views"]["tsne"])
+    ours["wall"] = result["steps"]["views/tsne"]["wall"]
+    reference = TSNE(early_exaggeration_iter=250, n_iter=500, n_jobs=threads)
+    wall = time.perf_counter()
+    view = reference(vectors)
+    theirs = map_quality(vectors, view)
+    theirs["wall"] = time.perf_counter() - wall
+    return {"relscope": ours, "openTSNE default": theirs}
+
+
+def child(n: int, design: str, threads: int, quality: bool) -> None:
     """Run one design at one N in this (fresh) process and print its figures as JSON."""
     from threadpoolctl import threadpool_limits
 
@@ -212,8 +256,11 @@ def child(n: int, design: str, threads: int) -> None:
     sampler = MemorySampler()
     with threadpool_limits(threads):
         result = (_ours if design == "relscope" else _dense)(data, threads, sampler)
+        result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        if quality and design == "relscope":  # after the peak: the comparison is not timed
+            result["tsne"] = _tsne_comparison(result, threads)
+    result.pop("outputs", None)
     sampler.stop()
-    result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     result["load"] = os.getloadavg()[0]
     result["imports"] = imports
     print(json.dumps(result))
@@ -237,6 +284,17 @@ def _report(n: int, design: str, result: dict) -> None:
             f"    {name:<22} {step['wall']:8.2f} s wall {step['cpu']:8.2f} s CPU  "
             f"peak {_gib(step['peak'])}{mark}"
         )
+    for name, figures in result.get("tsne", {}).items():
+        print(
+            f"    t-SNE {name:<16} {figures['wall']:8.2f} s wall  KL {figures['kl']:.3f}  "
+            f"10-NN recall {figures['recall']:.3f}"
+        )
+    if "tsne" in result:
+        ours, theirs = result["tsne"]["relscope"], result["tsne"]["openTSNE default"]
+        print(
+            f"    t-SNE relscope / openTSNE default: {ours['wall'] / theirs['wall']:.2f}x time, "
+            f"{ours['kl'] / theirs['kl']:.2f}x KL, {ours['recall'] / theirs['recall']:.3f}x recall"
+        )
     if "rerun" in result:
         print(
             f"    cached re-run          {result['rerun']:8.2f} s wall  "
@@ -255,10 +313,19 @@ def main() -> None:
         help="largest N for the dense design (its memory is ~3 x 8 N^2 bytes)",
     )
     parser.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP/t-SNE threads")
+    parser.add_argument(
+        "--quality-max",
+        type=int,
+        default=8000,
+        help="largest N whose t-SNE map is compared with openTSNE's default schedule (KL over "
+        "all pairs; runs a second t-SNE after the timed pipeline)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("N", "DESIGN"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(int(args.child[0]), args.child[1], args.threads)
+        child(
+            int(args.child[0]), args.child[1], args.threads, int(args.child[0]) <= args.quality_max
+        )
         return
     print(
         f"SpRAy benchmark: {FEATURES} features, {N_EIGVAL} eigenvalues, k-means k=2..10, "
@@ -277,6 +344,8 @@ def main() -> None:
                     design,
                     "--threads",
                     str(args.threads),
+                    "--quality-max",
+                    str(args.quality_max),
                 ],
                 capture_output=True,
                 text=True,

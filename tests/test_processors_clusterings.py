@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from relscope.core.errors import ProcessorError
 from relscope.plugins.processors.clusterings import DBSCAN, HDBSCAN, Agglomerative, KMeans
-from relscope.plugins.processors.embeddings import TSNE, UMAP
+from relscope.plugins.processors.embeddings import TSNE, UMAP, _threads
 from relscope.plugins.processors.reduction import PCA
 
 
@@ -79,6 +79,25 @@ def test_tsne_and_pca_views_keep_blobs_apart(blobs):
     assert _neighbour_purity(tsne, labels) > 0.98
     np.testing.assert_array_equal(tsne, TSNE(perplexity=20.0)(points))  # seeded
     assert _neighbour_purity(PCA(2)(points), labels) > 0.9
+
+
+def test_tsne_short_schedule_matches_opentsne_default_and_ignores_thread_count():
+    points, _ = make_blobs(n_samples=1200, centers=5, n_features=6, random_state=0)
+    ours = TSNE(n_jobs=1).fit(points)  # 100 + 400 iterations
+    default = TSNE(early_exaggeration_iter=250, n_iter=500, n_jobs=1).fit(points)
+    assert ours.kl_divergence <= 1.1 * default.kl_divergence
+    assert not np.array_equal(np.asarray(ours), np.asarray(default))  # the schedule is used
+    # n_jobs is not an identifying parameter, so it must not change the cached map
+    np.testing.assert_array_equal(np.asarray(ours, dtype=np.float32), TSNE(n_jobs=2)(points))
+
+
+def test_tsne_threads_follow_the_openmp_limit_unless_given():
+    import openTSNE  # noqa: F401  (loads the OpenMP runtime the limit applies to)
+
+    with threadpool_limits(1):
+        assert _threads(-1) == 1 and _threads(3) == 3
+    with threadpool_limits(2):
+        assert _threads(0) == 2
 
 
 @pytest.mark.skipif(UMAP.available(), reason="checks the message shown without umap-learn")
