@@ -138,6 +138,19 @@ class ConvOp(LinearOp):
             padding = [0] * self.dims
         self.padding = padding
 
+    def _geometry(self) -> tuple:
+        """(stride, padding, dilation, transposed, output_padding, groups) as aten's convolution
+        and convolution_backward take them."""
+        output_padding = self.output_padding if self.transposed else [0] * self.dims
+        return (
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.transposed,
+            output_padding,
+            self.groups,
+        )
+
     # -- inputs ---------------------------------------------------------------------------------
     def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
         """Pad explicitly when the layer pads asymmetrically or not with zeros."""
@@ -245,17 +258,7 @@ class ConvOp(LinearOp):
         self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
         """The layer applied with a block weight."""
-        return torch.ops.aten.convolution(
-            x,
-            weight,
-            bias,
-            self.stride,
-            self.padding,
-            self.dilation,
-            self.transposed,
-            self.output_padding if self.transposed else [0] * self.dims,
-            self.groups,
-        )
+        return torch.ops.aten.convolution(x, weight, bias, *self._geometry())
 
     def stacked_vjp(
         self, grad: torch.Tensor, weight: torch.Tensor, input_shape: torch.Size
@@ -263,17 +266,7 @@ class ConvOp(LinearOp):
         """``Jᵀ grad`` of the block layer (input gradient only), shaped like the stacked input."""
         fake_input = grad.new_empty(1).expand(tuple(input_shape))
         return torch.ops.aten.convolution_backward(
-            grad,
-            fake_input,
-            weight,
-            None,
-            self.stride,
-            self.padding,
-            self.dilation,
-            self.transposed,
-            self.output_padding if self.transposed else [0] * self.dims,
-            self.groups,
-            [True, False, False],
+            grad, fake_input, weight, None, *self._geometry(), [True, False, False]
         )[0]
 
 

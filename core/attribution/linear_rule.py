@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from relscope.core.attribution.layer_types import Convolution, Dense
 from relscope.core.attribution.linear_ops import LinearOp, linear_op
 from relscope.core.attribution.modifiers import InputModifier, ParamModifier, SignPart, sign_bounds
 from relscope.core.attribution.rule import Rule, RuleContext
@@ -28,18 +29,7 @@ from relscope.core.attribution.stabilizer import Stabilizer, StabilizerLike
 from relscope.core.errors import RuleConfigurationError
 
 #: forwards of the torch layers themselves (a subclass with its own forward is always run)
-_STANDARD_FORWARDS = {
-    layer.forward
-    for layer in (
-        nn.Linear,
-        nn.Conv1d,
-        nn.Conv2d,
-        nn.Conv3d,
-        nn.ConvTranspose1d,
-        nn.ConvTranspose2d,
-        nn.ConvTranspose3d,
-    )
-}
+_STANDARD_FORWARDS = {layer.forward for layer in (*Dense, *Convolution)}
 
 
 def normalize_zero_params(zero_params: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -139,6 +139,21 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def image_options(args: argparse.Namespace) -> Any:
+    """The image-folder reading options given by :func:`add_data_arguments`."""
+    from relscope.core.data.sources import ImageOptions
+
+    width, height = args.input_size or (None, None)
+    return ImageOptions(
+        width,
+        height,
+        args.up_sampling,
+        args.down_sampling,
+        args.label_index_regex,
+        args.label_word_net_id_regex,
+    )
+
+
 @hookimpl
 def register_commands(subparsers: Any) -> None:
     """Declare ``relscope attribute``."""
@@ -299,7 +314,7 @@ def _run(args: argparse.Namespace, group: Any) -> int:
 
     from relscope.core.attribution import get_attributor
     from relscope.core.data.attribute_dataset import Preprocessing, attribute_dataset
-    from relscope.core.data.sources import ImageOptions, open_data_source
+    from relscope.core.data.sources import open_data_source
     from relscope.core.registry import get_registry
 
     _check_device(args.device)
@@ -326,15 +341,7 @@ def _run(args: argparse.Namespace, group: Any) -> int:
         tuple(loaded.mean) if loaded.mean is not None else None,
         tuple(loaded.std) if loaded.std is not None else None,
     )
-    width, height = args.input_size or (None, None)
-    options = ImageOptions(
-        width,
-        height,
-        args.up_sampling,
-        args.down_sampling,
-        args.label_index_regex,
-        args.label_word_net_id_regex,
-    )
+    options = image_options(args)
     with group.rank_zero_first() if group is not None else contextlib.nullcontext():
         source = open_data_source(  # rank 0 first: it may write the builtin data file
             args.data,

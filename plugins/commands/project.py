@@ -8,7 +8,7 @@ from typing import Any
 
 from relscope.core import hookimpl
 from relscope.core.errors import DataFormatError
-from relscope.plugins.commands.attribute import add_data_arguments
+from relscope.plugins.commands.attribute import add_data_arguments, image_options
 
 
 def _analysis(text: str) -> tuple[str, Path]:
@@ -54,18 +54,10 @@ def run_new(args: argparse.Namespace) -> int:
     """Open the data (validating it), check the result files, write label map and YAML."""
     from relscope.core.data.attributions import AttributionSet
     from relscope.core.data.project import AnalysisSpec, AttributionsSpec, write_project_files
-    from relscope.core.data.sources import ImageOptions, open_data_source
+    from relscope.core.data.sources import open_data_source
 
     out = args.out.absolute()
-    width, height = args.input_size or (None, None)
-    options = ImageOptions(
-        width,
-        height,
-        args.up_sampling,
-        args.down_sampling,
-        args.label_index_regex,
-        args.label_word_net_id_regex,
-    )
+    options = image_options(args)
     source = open_data_source(
         args.data,
         workdir=out.parent,
