@@ -107,21 +107,34 @@ class EchoesParameters:
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
-def number(check: Check | None = None, *, integer: bool = False, optional: bool = False) -> Check:
-    """Check: a finite number (an int when ``integer``; None allowed when ``optional``), then
-    ``check``. Booleans are never numbers here."""
+def int_at_least(low: int) -> Check:
+    """Check: an int (never a bool) that is ``>= low``."""
 
-    def validate(value: Any) -> str | None:
-        if value is None and optional:
-            return None
-        kinds = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            return f"must be {'an int' if integer else 'a number'}"
-        if not math.isfinite(value):
-            return "must be finite"
-        return check(value) if check is not None else None
+    def check(value: Any) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+        return None if ok else f"must be an int >= {low}"
 
-    return validate
+    return check
+
+
+def finite_at_least(low: float) -> Check:
+    """Check: a finite int or float (never a bool) that is ``>= low``."""
+
+    def check(value: Any) -> str | None:
+        ok = (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value >= low
+        )
+        return None if ok else f"must be a finite number >= {low:g}"
+
+    return check
+
+
+def optional(check: Check) -> Check:
+    """Check: None, or a value that passes ``check``."""
+    return lambda value: None if value is None else check(value)
 
 
 def check_params(owner: str, error: type[Exception] = ParameterError, **checks: Any) -> None:
