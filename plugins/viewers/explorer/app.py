@@ -75,7 +75,7 @@ class SecurityHeaders:
 
 def sorted_panels(registry: Registry) -> list[RegistryEntry]:
     """Panel entries in page order: region, then ``order``, then name."""
-    entries = [registry.get_entry(name) for name in registry]
+    entries = registry.entries()
     for entry in entries:
         if not isinstance(entry.obj, Panel):
             raise ExplorerError(
