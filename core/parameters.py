@@ -8,6 +8,7 @@ declaration, checked with :func:`check_params`. Both are listed by :func:`parame
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable
@@ -90,17 +91,40 @@ def _differs(value: Any, default: Any) -> bool:
 
 
 class EchoesParameters:
-    """``repr`` that echoes the constructor parameters differing from their defaults
-    (scikit-learn's habit); a parameter is read back from the attribute of the same name."""
+    """``repr`` that echoes the constructor arguments differing from their defaults
+    (scikit-learn's habit). Each subclass's ``__init__`` records the arguments of the outermost
+    call, so no class has to store or format its parameters by hand."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self: Any, *args: Any, **kwargs: Any) -> None:
+            if "_given_parameters" not in self.__dict__:
+                try:
+                    bound = signature.bind(self, *args, **kwargs)
+                except TypeError:
+                    pass  # the call itself raises the error
+                else:
+                    given = dict(bound.arguments)
+                    given.pop(next(iter(signature.parameters)), None)
+                    self.__dict__["_given_parameters"] = given
+            init(self, *args, **kwargs)
+
+        cls.__init__ = recording_init  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
-        parts = []
-        for parameter in parameters_of(type(self)).values():
-            if not hasattr(self, parameter.name):
-                continue
-            value = getattr(self, parameter.name)
-            if parameter.required or _differs(value, parameter.default):
-                parts.append(f"{parameter.name}={value!r}")
+        given = self.__dict__.get("_given_parameters", {})
+        parts = [
+            f"{parameter.name}={given[parameter.name]!r}"
+            for parameter in parameters_of(type(self)).values()
+            if parameter.name in given
+            and (parameter.required or _differs(given[parameter.name], parameter.default))
+        ]
         composite = getattr(self, "composite", None)
         if composite is not None:
             parts.append(f"composite={composite!r}")
