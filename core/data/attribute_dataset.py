@@ -24,6 +24,7 @@ import attrs
 import numpy as np
 import torch
 
+from relscope.core.data.atomic import remove_stale_temporaries
 from relscope.core.data.attributions import AttributionFileWriter, chunk_rows
 from relscope.core.data.chunk_codec import (
     COMPRESSION_LEVEL,
@@ -35,7 +36,7 @@ from relscope.core.data.chunk_codec import (
 from relscope.core.data.inputs import InputSource
 from relscope.core.data.labels import labels_array
 from relscope.core.data.partial_run import PartialRun, config_hash
-from relscope.core.errors import AttributionError, DataFormatError
+from relscope.core.errors import AttributionError, DataFormatError, ResumeError
 
 CONFIG_ATTRIBUTE = "relscope_config"
 CONFIG_HASH_ATTRIBUTE = "relscope_config_hash"
@@ -43,10 +44,14 @@ CONFIG_HASH_ATTRIBUTE = "relscope_config_hash"
 
 @attrs.frozen
 class Preprocessing:
-    """Per-channel normalisation ``(x - mean) / std`` of [0, 1] images, and the z^B box it implies."""
+    """Per-channel normalisation ``(x - mean) / std`` of [0, 1] images, and the z^B box it implies.
+
+    ``channels``: grey (1-channel) images are repeated to this many channels first (a 3-channel
+    model fed grey images)."""
 
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    channels: int | None = None
 
     def _stats(self, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
         mean = torch.tensor(self.mean or (0.0,), dtype=torch.float32)
@@ -62,6 +67,8 @@ class Preprocessing:
 
     def normalise(self, image: torch.Tensor) -> torch.Tensor:
         """(C, H, W) or (B, C, H, W) in [0, 1] -> the model's input space (on image's device)."""
+        if self.channels is not None and image.shape[-3] == 1 and self.channels != 1:
+            image = image.expand(*image.shape[:-3], self.channels, *image.shape[-2:]).contiguous()
         if self.mean is None and self.std is None:
             return image
         mean, std = self._stats(image.shape[-3])
@@ -131,12 +138,14 @@ def target_relevance(target: str | int, labels: list[list[int]]) -> Any:
 @attrs.define
 class RunResult:
     """What a run did: samples attributed now, samples found done, whether the output was already
-    complete, and whether a partial run (not resumed) was thrown away."""
+    complete, whether a partial run (not resumed) was thrown away, and the stored batches a
+    resume found damaged and computed again."""
 
     attributed: int
     resumed_from: int
     already_complete: bool = False
     discarded_partial: bool = False
+    redone: list[int] = attrs.Factory(list)
 
 
 def run_config(
@@ -212,18 +221,29 @@ def attribute_dataset(
     numbers = list(range(total_batches)) if batch_numbers is None else list(batch_numbers)
     if len(numbers) != total_batches:
         raise ValueError(f"{len(numbers)} batch numbers for {total_batches} batches")
-    start = 0
+    remove_stale_temporaries(out)
+    todo_batches = list(range(total_batches))
+    redone: dict[int, str] = {}
+
+    def batch_indices_of(number: int) -> np.ndarray:
+        return np.asarray(all_indices[number * batch_size : (number + 1) * batch_size], np.int64)
+
     if resume and run.exists():
         run.check_same_config()
-        start = min(run.completed_batches(), total_batches)
-        run.tidy(start)
+        run.tidy(total_batches)
+        redone = run.damaged_batches(total_batches, batch_indices_of)
+        run.drop(redone)
+        if redone:
+            print(f"relscope: {run.dir}: recomputing {_batch_list(redone)}", file=sys.stderr)
+        present = run.present_batches(total_batches)
+        todo_batches = [number for number in todo_batches if number not in present]
     elif resume and out.exists() and stored_config_hash(out) == config_hash(run.config):
         return RunResult(0, len(all_indices), already_complete=True)
     else:
         discarded = run.exists()
         run.discard()
-    done = min(start * batch_size, len(all_indices))
-    todo = all_indices[done:]
+    todo = [i for number in todo_batches for i in batch_indices_of(number).tolist()]
+    done = len(all_indices) - len(todo)
     loader = torch.utils.data.DataLoader(
         SampleDataset(inputs, todo),
         batch_size=batch_size,
@@ -240,7 +260,8 @@ def attribute_dataset(
     failed = True
     try:
         with attributor:
-            for number, (images, labels, batch_indices) in enumerate(loader, start=start):
+            batches = zip(todo_batches, loader, strict=True)
+            for number, (images, labels, batch_indices) in batches:
                 torch.manual_seed(seed + numbers[number])
                 try:
                     output, relevance = attributor(
@@ -286,7 +307,12 @@ def attribute_dataset(
 
     def assemble(batches: Any) -> None:
         with AttributionFileWriter(out, with_index, attributes) as writer:
-            for batch in batches:
+            for number, batch in enumerate(batches):
+                if not np.array_equal(batch["index"], batch_indices_of(number)):
+                    raise ResumeError(
+                        f"{run.dir}: batch {number} holds the samples of another batch; "
+                        "rerun with --resume to recompute it"
+                    )
                 writer.append_encoded(
                     unpack_chunks(batch["attribution_chunks"], batch["attribution_sizes"]),
                     tuple(int(n) for n in batch["attribution_shape"]),
@@ -298,7 +324,7 @@ def attribute_dataset(
                 )
 
     run.finish(total_batches, assemble)
-    return RunResult(attributed, done, discarded_partial=discarded)
+    return RunResult(attributed, done, discarded_partial=discarded, redone=sorted(redone))
 
 
 class BatchStore:
@@ -347,6 +373,12 @@ class BatchStore:
         finally:
             self.writer.shutdown(wait=True)
             self.encoders.shutdown(wait=True)
+
+
+def _batch_list(damaged: dict[int, str]) -> str:
+    """``batch 3 (digest mismatch), batch 5 (...)`` for the one line a resume prints."""
+    parts = [f"batch {number} ({why})" for number, why in sorted(damaged.items())]
+    return f"{len(parts)} damaged stored batch{'es' if len(parts) > 1 else ''}: " + ", ".join(parts)
 
 
 def _progress(enabled: bool, total: int, done: int, label: str = "attribute") -> Any:

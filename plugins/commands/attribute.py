@@ -198,7 +198,9 @@ def register_commands(subparsers: Any) -> None:
         default="label",
         help="label (true label), prediction (argmax) or a class index (default: label)",
     )
-    group.add_argument("--seed", type=int, default=0, help="seed of stochastic attributors")
+    group.add_argument(
+        "--seed", type=int, default=0, help="seed of random weights and stochastic attributors"
+    )
     run_group = parser.add_argument_group("run")
     run_group.add_argument("--out", type=Path, required=True, help="attribution HDF5 to write")
     run_group.add_argument("--batch-size", type=_positive, default=32)
@@ -327,7 +329,7 @@ def _run(args: argparse.Namespace, group: Any) -> int:
         get_registry("composites").lookup(args.composite)  # unknown names fail before any work
     get_registry("attributors").lookup(args.attributor)
 
-    from relscope.core.model_loading import load_model_spec
+    from relscope.core.model_loading import grey_repeat_channels, load_model_spec
 
     loaded = load_model_spec(
         args.model,
@@ -335,6 +337,7 @@ def _run(args: argparse.Namespace, group: Any) -> int:
         random_weights=args.random_weights,
         mean=args.mean,
         std=args.std,
+        seed=args.seed,
     )
     model = loaded.model
     preprocessing = Preprocessing(
@@ -363,6 +366,15 @@ def _run(args: argparse.Namespace, group: Any) -> int:
     if not indices:
         raise AttributeUsageError(f"--data {args.data}: no samples to attribute")
     channels = source.inputs.image(indices[0]).shape[2]
+    repeat = grey_repeat_channels(model, channels)
+    if repeat is not None:
+        preprocessing = Preprocessing(preprocessing.mean, preprocessing.std, channels=repeat)
+        channels = repeat
+        if not args.quiet:
+            print(
+                f"relscope: grey images repeated to {repeat} channels for {args.model}",
+                file=sys.stderr,
+            )
     bounds = tuple(b.to(device) for b in preprocessing.bounds(channels))
     composite_params = dict(args.composite_param)
     attributor_params = dict(args.attributor_param)
@@ -378,6 +390,7 @@ def _run(args: argparse.Namespace, group: Any) -> int:
         "weights_file": _file_hash(args.weights),
         "mean": list(preprocessing.mean) if preprocessing.mean else None,
         "std": list(preprocessing.std) if preprocessing.std else None,
+        **({"grey_repeated_to": repeat} if repeat is not None else {}),
         "composite": args.composite,
         "composite_params": {k: repr(v) for k, v in sorted(composite_params.items())},
         "attributor": args.attributor,
