@@ -216,6 +216,26 @@ class AttributionSet:
         file, row = self._locate(index)
         return file.prediction(row)
 
+    def predictions(self, indices: Sequence[int]) -> dict[int, np.ndarray]:
+        """The stored model outputs of several samples (those with an attribution), read with one
+        selection per file instead of one read per sample."""
+        rows_of: dict[int, list[tuple[int, int]]] = {}
+        for index in {int(i) for i in indices if int(i) in self._where}:
+            number, row = self._where[index]
+            rows_of.setdefault(number, []).append((row, index))
+        result: dict[int, np.ndarray] = {}
+        for number, pairs in rows_of.items():
+            file = self.files[number]
+            pairs.sort()
+            if file.prediction_names is not None:
+                for row, index in pairs:
+                    result[index] = file.prediction(row)
+                continue
+            block = np.asarray(file.handle()["prediction"][[row for row, _ in pairs]])
+            for (_, index), values in zip(pairs, block, strict=True):
+                result[index] = np.asarray(values, dtype=np.float32).reshape(-1)
+        return result
+
     def labels(self, index: int) -> list[int]:
         """The labels stored with the attribution of sample ``index``."""
         file, row = self._locate(index)
