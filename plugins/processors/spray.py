@@ -1,8 +1,8 @@
 """SpRAy (spectral relevance analysis) as a pipeline of replaceable, separately cached tasks.
 
 preprocess -> reduce (PCA) -> knn -> affinity (RBF) -> laplacian -> spectral (eigen-embedding with
-eigenvalues) -> clustering and 2-D views, both computed on the eigen-embedding. Nothing is N x N
-dense: memory grows linearly in N.
+eigenvalues) -> clustering and 2-D views, both computed on the eigen-embedding -> separability
+of each clustering (the class-ranking score). Nothing is N x N dense: memory grows linearly in N.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from relscope.plugins.processors.embeddings import (
 from relscope.plugins.processors.laplacians import SymmetricLaplacian
 from relscope.plugins.processors.preprocessing import Flatten, NormalizePerSample, SumChannels
 from relscope.plugins.processors.reduction import PCA
+from relscope.plugins.processors.separability import FisherSeparability
 
 VIEWS = ("tsne", "umap", "pca")
 
@@ -79,8 +80,8 @@ def default_views(spray: Spray) -> Parallel:
 class Spray(Pipeline):
     """Spectral relevance analysis: eigen-embedding of the kNN graph, clusterings and 2-D views.
 
-    Outputs ``spectral`` (eigenvalues, vectors), ``clustering`` {name: labels} and ``views``
-    {name: (N, 2)}. Replace any task by keyword, e.g. ``Spray(reduce=RandomProjection(64))``.
+    Outputs ``spectral`` (eigenvalues, vectors), ``clustering`` {name: labels}, ``views``
+    {name: (N, 2)} and ``separability`` {clustering name: score}. Replace any task by keyword, e.g. ``Spray(reduce=RandomProjection(64))``.
     """
 
     n_eigval: int = Param(int, 32, check=at_least(1))
@@ -112,6 +113,12 @@ class Spray(Pipeline):
     )
     views: Processor = Task(
         default_views, input="spectral", select=1, output=True, help="2-D views"
+    )
+    separability: Processor = Task(
+        FisherSeparability,
+        input=("reduce", "spectral", "clustering"),
+        output=True,
+        help="separability score of each clustering (ranks the categories)",
     )
 
 
