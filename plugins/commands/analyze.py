@@ -252,9 +252,13 @@ def _run(args: argparse.Namespace) -> int:
                 began = time.perf_counter()
                 try:
                     results[entry.word_net_id] = analyse_category(
-                        attributions, index, pipeline, store=store, progress=progress.step,
+                        attributions,
+                        index,
+                        pipeline,
+                        store=store,
+                        progress=progress.step,
                         name=args.pipeline,
-                    )  # fmt: skip
+                    )
                 except ProcessorError as exc:
                     raise ProcessorError(f"category {entry.word_net_id}: {exc}") from None
                 progress.done_category(results[entry.word_net_id], time.perf_counter() - began)
