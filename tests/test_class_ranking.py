@@ -22,6 +22,7 @@ from relscope.plugins.processors.separability import (
     FisherSeparability,
     ZeroVarianceWarning,
     fisher_separability,
+    smallest_cluster,
 )
 from relscope.plugins.processors.spray import Spray
 
@@ -58,6 +59,19 @@ def test_the_score_is_the_least_separated_pair_and_skips_noise_and_singletons() 
     assert fisher_separability(points, labels) == pytest.approx(4.5, rel=1e-6)
     assert fisher_separability(points, np.zeros(8, int)) is None  # one cluster: not scored
     assert fisher_separability(points, np.arange(8)) is None  # only singletons
+
+
+def test_a_few_outliers_are_no_cluster_of_their_own() -> None:
+    rng = np.random.default_rng(3)
+    blob = rng.normal(size=(200, 3))
+    blob[:3] += 40.0  # three far outliers: 1.5 % of the category
+    outliers = (np.arange(200) < 3).astype(int)
+    halves = (blob[:, 0] > np.median(blob[:, 0])).astype(int)
+    assert smallest_cluster(200) == 10 and smallest_cluster(20) == 2
+    scores = FisherSeparability()((blob, (np.ones(3), blob), {"out": outliers, "half": halves}))
+    assert set(scores) == {"half"}  # the outlier split has one cluster of 10 or more: skipped
+    loose = FisherSeparability(min_fraction=0.0)((blob, (np.ones(3), blob), {"out": outliers}))
+    assert loose["out"] > 100 * scores["half"]  # what the outliers would have scored
 
 
 def test_more_pieces_of_one_blob_do_not_score_higher() -> None:
@@ -151,7 +165,7 @@ def test_a_category_smaller_than_the_largest_k_gets_finite_scores(tmp_path: Path
     assert all(np.isfinite(v) for v in part.separability.values())
     for name, labels in part.clusterings.items():
         ids, counts = np.unique(labels[labels >= 0], return_counts=True)
-        scorable = (counts >= 2).sum() >= 2
+        scorable = (counts >= smallest_cluster(len(part))).sum() >= 2
         assert (name in part.separability) == scorable, name
 
 

@@ -75,12 +75,24 @@ def _unpack(data: Any) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     return np.asarray(features), vectors, split_outputs(clusterings)[2]
 
 
+def _fraction(value: float) -> str | None:
+    return None if 0.0 <= value < 0.5 else "must be in [0, 0.5)"
+
+
+def smallest_cluster(points: int, min_size: int = 2, min_fraction: float = 0.05) -> int:
+    """The fewest members a cluster of a category of ``points`` needs to be compared."""
+    return max(min_size, int(np.ceil(min_fraction * points)))
+
+
 @processor
 class FisherSeparability(Processor):
     """``{clustering name: score}`` for every clustering with at least two clusters of
-    ``min_size`` members; the input is ``(features, (eigenvalues, vectors), clusterings)``."""
+    ``min_size`` members and ``min_fraction`` of the category (smaller clusters are outliers, not
+    a strategy, and are left out); the input is ``(features, (eigenvalues, vectors),
+    clusterings)``."""
 
     min_size: int = Param(int, 2, check=at_least(2))
+    min_fraction: float = Param(float, 0.05, check=_fraction)
 
     def function(self, data: Any) -> Any:
         """Fisher separability per clustering; all 0 (and a warning) for all-equal features."""
@@ -94,13 +106,14 @@ class FisherSeparability(Processor):
                 stacklevel=2,
             )
         scores: dict[str, float] = {}
+        size = smallest_cluster(vectors.shape[0], self.min_size, self.min_fraction)
         for name, labels in clusterings.items():
             if labels.shape[0] != vectors.shape[0]:
                 raise ProcessorError(
                     f"FisherSeparability: clustering {name!r} has {labels.shape[0]} labels for "
                     f"{vectors.shape[0]} points"
                 )
-            score = fisher_separability(vectors, labels, self.min_size)
+            score = fisher_separability(vectors, labels, size)
             if score is not None:
                 scores[name] = 0.0 if constant or not np.isfinite(score) else score
         return scores
