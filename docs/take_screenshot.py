@@ -56,6 +56,9 @@ def main() -> int:
             page.click(f'.cluster[data-cluster="{cluster}"]')
             page.click('[data-mode="overlay"]')
             page.wait_for_timeout(1500)
+            # the click scrolled the right column to the cluster: show its plots again
+            page.eval_on_selector('[data-region="right"]', "region => region.scrollTo(0, 0)")
+            page.wait_for_timeout(300)
             page.screenshot(path=str(args.out))
             browser.close()
     finally:
