@@ -61,7 +61,7 @@ def fisher_separability(vectors: np.ndarray, labels: np.ndarray, min_size: int =
 
 
 def _unpack(data: Any) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    if not (isinstance(data, tuple) and len(data) == 3 and isinstance(data[2], Mapping)):
+    if not (isinstance(data, tuple) and len(data) == 3):
         raise ProcessorError(
             "FisherSeparability: expected (features, (eigenvalues, vectors), {name: cluster ids})"
         )
@@ -72,6 +72,8 @@ def _unpack(data: Any) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         raise ProcessorError(
             f"FisherSeparability: expected (N, K) eigenvectors, got {vectors.shape}"
         )
+    if not isinstance(clusterings, Mapping):  # one clustering: named after SpRAy's task
+        clusterings = {"clustering": clusterings}
     return np.asarray(features), vectors, split_outputs(clusterings)[2]
 
 
