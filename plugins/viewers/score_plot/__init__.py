@@ -1,4 +1,4 @@
-"""Explorer panel: score plot (eigenvalue bar plot of the current embedding)."""
+"""Explorer panel: score plot (eigenvalue bar plot of the category, whatever view is shown)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ PANEL = Panel(
     static=importlib.resources.files(__name__) / "static",
     js=["score_plot.js"],
     css=["score_plot.css"],
-    description="Score plot: eigenvalue bar plot of the current embedding",
+    description="Score plot: eigenvalue bar plot of the category (in every 2-D view)",
     order=10,
 )
 
