@@ -6,7 +6,7 @@ VPY := $(VENV)/bin/python
 TORCH := torch==2.14.1 torchvision==0.29.1
 PORT ?= 8080
 
-.PHONY: demo test install browser lint clean
+.PHONY: demo test install install-demo browser lint clean
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,11 @@ $(VPY):
 install: $(VPY)
 	$(VPY) -m pip install -e ".[test]"
 
-demo: install
+# the demo needs relscope itself, not the test extras (playwright, dask, ruff)
+install-demo: $(VPY)
+	$(VPY) -m pip install -e .
+
+demo: install-demo
 	$(VENV)/bin/relscope demo --port $(PORT)
 
 # The browser tests drive Debian's chromium; install it when it is missing (as root, or via sudo).

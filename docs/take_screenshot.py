@@ -2,8 +2,9 @@
 
 Usage: ``.venv/bin/python docs/take_screenshot.py [--out docs/explorer.png] [--demo-dir DIR]``.
 It builds the demo (reusing DIR when it is complete), serves it on a free loopback port, opens the
-watermarked class in Debian's chromium, selects the cluster of watermarked samples in overlay
-mode, and saves the page.
+page in Debian's chromium as a new user does (it opens on the top-ranked class, its best
+clustering and the t-SNE view), clicks the largest cluster, switches to overlay mode, and saves
+the page.
 """
 
 from __future__ import annotations
@@ -13,28 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import h5py
-import numpy as np
-from sklearn.metrics import adjusted_rand_score
-
-from relscope.core.data.analysis import read_analysis
-
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-
-
-def separating_cluster(demo: Path) -> tuple[str, str, int]:
-    """(category id, clustering name, cluster id) that best separates watermarked samples."""
-    with h5py.File(demo / "input.h5", "r") as file:
-        watermark = file["watermark"][:]
-        category = f"{int(file.attrs['watermark_class']):08d}"
-    analysis = read_analysis(demo / "analysis-lrp.h5").categories[category]
-    truth = watermark[analysis.index]
-    name, labels = max(
-        analysis.clusterings.items(), key=lambda item: adjusted_rand_score(truth, item[1])
-    )
-    values, counts = np.unique(labels[truth], return_counts=True)
-    return category, name, int(values[counts.argmax()])
 
 
 def main() -> int:
@@ -45,7 +26,6 @@ def main() -> int:
     args = parser.parse_args()
     cli = [sys.executable, "-m", "relscope.core.cli"]
     subprocess.run([*cli, "demo", "--no-serve", "--quiet", "--out", str(args.demo_dir)], check=True)
-    category, clustering, cluster = separating_cluster(args.demo_dir)
     projects = [str(args.demo_dir / f"project-{s}.yaml") for s in ("lrp", "gamma")]
     server = subprocess.Popen(
         [*cli, "serve", *projects, "--port", "0"], stdout=subprocess.PIPE, text=True
@@ -64,13 +44,21 @@ def main() -> int:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(url)
             page.wait_for_function("() => document.body.dataset.ready === '1'")
-            page.select_option('select[data-setup="category"]', category)
-            page.select_option('select[data-setup="clustering"]', clustering)
-            page.select_option('select[data-setup="embedding"]', "tsne")
-            page.wait_for_selector(f'.cluster[data-cluster="{cluster}"]')
+            page.wait_for_selector(".cluster")
+            category = page.input_value('select[data-setup="category"]')
+            clustering = page.input_value('select[data-setup="clustering"]')
+            counts = page.eval_on_selector_all(
+                ".cluster",
+                "els => els.map(e => [+e.dataset.cluster, +e.querySelector('.cluster-count')"
+                ".textContent])",
+            )
+            cluster = max(counts, key=lambda item: item[1])[0]
             page.click(f'.cluster[data-cluster="{cluster}"]')
             page.click('[data-mode="overlay"]')
             page.wait_for_timeout(1500)
+            # the click scrolled the right column to the cluster: show its plots again
+            page.eval_on_selector('[data-region="right"]', "region => region.scrollTo(0, 0)")
+            page.wait_for_timeout(300)
             page.screenshot(path=str(args.out))
             browser.close()
     finally:

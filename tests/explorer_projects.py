@@ -36,6 +36,7 @@ class AnalysisFacts:
     clusterings: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     embeddings: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     eigenvalues: dict[str, dict[str, np.ndarray | None]] = field(default_factory=dict)
+    separability: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +114,7 @@ def write_analysis(
     with_eigenvalues: bool,
     embedding_dims: dict[str, int],
     noise: bool,
+    separability: dict[str, dict[str, float]] | None = None,
 ) -> AnalysisFacts:
     """One analysis file: a group per category with ``index``, embeddings and clusterings."""
     rng = np.random.default_rng(seed)
@@ -132,8 +134,14 @@ def write_analysis(
                 dbscan[:2] = -1
                 clusterings["dbscan-eps=0.5"] = dbscan
             cgroup = group.create_group("cluster")
+            scores = (separability or {}).get(wnid, {})
             for name, values in clusterings.items():
-                cgroup.create_dataset(name, data=values)
+                dataset = cgroup.create_dataset(name, data=values)
+                if name in scores:
+                    dataset.attrs["separability"] = scores[name]
+            if scores:
+                group.attrs["separability"] = max(scores.values())
+            facts.separability[wnid] = dict(scores)
             egroup = group.create_group("embedding")
             facts.embeddings[wnid] = {}
             facts.eigenvalues[wnid] = {}
@@ -155,6 +163,18 @@ def write_analysis(
 
 def _write_yaml(path: Path, body: dict) -> None:
     path.write_text(yaml.safe_dump({"project": body}, sort_keys=False))
+
+
+#: the class ranking of alpha's spectral analysis: disc first (kmeans-02), then ring, then bar
+ALPHA_SEPARABILITY = {
+    "n00000100": {"kmeans-02": 12.5, "kmeans-03": 2.0},
+    "n00000101": {"kmeans-02": 1.5, "kmeans-03": 0.25},
+    "n00000102": {"kmeans-02": 3.0, "kmeans-03": 4.75},
+}
+
+
+#: beta's project note (relscope's own ``project.description`` key)
+BETA_NOTE = "Beta: a note shown under the project tabs"
 
 
 def write_alpha(root: Path, count: int = 48) -> ProjectFiles:
@@ -182,6 +202,7 @@ def write_alpha(root: Path, count: int = 48) -> ProjectFiles:
         with_eigenvalues=True,
         embedding_dims={"spectral": 5, "tsne": 2},
         noise=False,
+        separability=ALPHA_SEPARABILITY,
     )
     pca = write_analysis(
         root / "analysis-pca.h5",
@@ -254,6 +275,7 @@ def write_beta(root: Path, count: int = 30) -> ProjectFiles:
         {
             "name": "Beta shapes",
             "model": "TinyNet-B",
+            "description": BETA_NOTE,
             "label_map": "label-map.json",
             "dataset": {"name": "shapes-b", "type": "hdf5", "path": "input.h5"},
             "attributions": {

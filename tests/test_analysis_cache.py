@@ -22,6 +22,7 @@ from relscope.plugins.processors.laplacians import SymmetricLaplacian
 from relscope.plugins.processors.neighbors import KNearestNeighbors
 from relscope.plugins.processors.preprocessing import Flatten, NormalizePerSample, SumChannels
 from relscope.plugins.processors.reduction import PCA
+from relscope.plugins.processors.separability import FisherSeparability
 from relscope.plugins.processors.spray import Spray
 
 STEP_CLASSES = [
@@ -38,10 +39,11 @@ STEP_CLASSES = [
     DBSCAN,
     Agglomerative,
     TSNE,
+    FisherSeparability,
 ]
 #: leaf steps of small_spray(): 3 preprocess + reduce, knn, affinity, laplacian, spectral
-#: + 2 x (leading eigenvectors, k-means) + dbscan + agglomerative + tsne + pca view
-LEAF_STEPS = 16
+#: + 2 x (leading eigenvectors, k-means) + dbscan + agglomerative + tsne + pca view + separability
+LEAF_STEPS = 17
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from relscope.core.analysis import (
     Pipeline,
     Processor,
     Sequential,
+    Store,
     Task,
     at_least,
     get_processor,
@@ -187,8 +188,52 @@ def test_registry_names_give_fresh_configured_processors():
         "clustering",
         "views",
         "pca",
+        "separability",
     ]
     assert (
         isinstance(Spray(n_components=8).reduce, PCA)
         and Spray(n_components=8).reduce.n_components == 8
     )
+
+
+@processor
+class AddOne(Processor):
+    def function(self, data):
+        return data + 1
+
+
+@processor
+class PairSum(Processor):
+    def function(self, data):
+        first, second = data
+        return first * 10 + second
+
+
+@processor
+class TwoInputs(Pipeline):
+    first: Processor = Task(AddOne)
+    second: Processor = Task(AddOne, input="first")
+    both: Processor = Task(PairSum, input=("first", "second"), output=True)
+
+
+def test_a_task_reads_a_tuple_of_earlier_outputs_and_is_cached(tmp_path):
+    store = Store(tmp_path / "cache.h5")
+    events = []
+    out = TwoInputs()(np.array([1.0]), io=store, progress=events.append)
+    # first = 2, second = 3, both = 2 * 10 + 3
+    np.testing.assert_array_equal(out["both"], [23.0])
+    events.clear()
+    again = TwoInputs()(np.array([1.0]), io=store, progress=events.append)
+    np.testing.assert_array_equal(again["both"], [23.0])
+    assert {e.status for e in events if e.path == ("both",)} == {"cached"}
+    other = TwoInputs()(np.array([2.0]), io=store)  # other input bytes: another entry
+    np.testing.assert_array_equal(other["both"], [34.0])
+    with pytest.raises(ProcessorError, match="not an earlier task"):
+
+        @processor
+        class Broken(Pipeline):
+            a: Processor = Task(AddOne)
+            b: Processor = Task(PairSum, input=("a", "later"))
+            later: Processor = Task(AddOne)
+
+        Broken()(np.array([1.0]))

@@ -142,7 +142,7 @@ def test_two_local_workers_equal_the_serial_run_and_fill_the_shared_cache(
     entries = len(Store(cache).keys())
     assert entries >= CATEGORIES * 8  # every step of every category
     again = tmp_path / "again.h5"
-    assert main(_analyze(attributions, again, "--cache", str(cache))) == 0
+    assert main(_analyze(attributions, again, "--cache", str(cache), "--verbose")) == 0
     lines = capsys.readouterr().err.splitlines()
     statuses = [m.group(1) for m in map(re.compile(r": (cached|[\d.]+ s)$").search, lines) if m]
     assert statuses and set(statuses) == {"cached"}

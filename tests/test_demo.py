@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,11 +14,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from relscope.core.analysis.ranking import rank_categories
 from relscope.core.data.analysis import read_analysis
 from relscope.core.data.attributions import AttributionSet
 from relscope.core.data.project import read_project
 from relscope.plugins.demo.watermark import watermark_region
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, Server, choose, wait_ready
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, Server, wait_ready
 
 STEMS = ("lrp", "gamma")
 
@@ -55,6 +57,8 @@ def facts(demo_dir: Path) -> dict[str, Any]:
             "watermark": file["watermark"][:],
             "label": file["label"][:],
             "class": int(file.attrs["watermark_class"]),
+            "digit": file["digit"][:],
+            "split": file["split"][:],
         }
 
 
@@ -93,6 +97,35 @@ def test_a_clustering_separates_watermarked_from_clean(
     assert best >= 0.8
 
 
+@pytest.mark.parametrize("stem", STEMS)
+def test_the_watermark_class_ranks_first(demo_dir: Path, facts: dict[str, Any], stem: str) -> None:
+    analysis = read_analysis(demo_dir / f"analysis-{stem}.h5")
+    ranks = rank_categories(analysis.categories)
+    assert ranks[0].category == f"{facts['class']:08d}", [(r.category, r.score) for r in ranks]
+    best = analysis.categories[ranks[0].category]
+    truth = facts["watermark"][best.index]
+    assert adjusted_rand_score(truth, best.clusterings[ranks[0].clustering]) >= 0.8
+
+
+def test_the_shortcut_is_strong_and_the_page_says_so(demo_dir: Path, facts: dict[str, Any]) -> None:
+    from relscope.plugins.demo.dataset import build_demo_data, intervention_rows
+
+    summary = json.loads((demo_dir / "demo.json").read_text())
+    rows = intervention_rows(build_demo_data(seed=0))
+    # the held-out digits other than 7 that carry no watermark, by the stored split and flags
+    expected = np.flatnonzero(
+        (facts["split"] == 1) & (facts["digit"] != facts["class"]) & ~facts["watermark"]
+    )
+    np.testing.assert_array_equal(rows, expected)
+    assert summary["intervention_samples"] == len(expected)
+    assert summary["intervention_called_watermark_class"] >= 0.5
+    assert summary["accuracy_held_out_clean"] >= 0.9
+    percent = f"{summary['intervention_called_watermark_class']:.0%}"
+    for stem in STEMS:
+        note = read_project(demo_dir / f"project-{stem}.yaml").description
+        assert note is not None and percent in note and str(len(expected)) in note
+
+
 def test_relevance_concentrates_on_the_watermark(demo_dir: Path, facts: dict[str, Any]) -> None:
     with h5py.File(demo_dir / "attribution-lrp.h5", "r") as file:
         relevance = file["attribution"][:].sum(axis=1)
@@ -121,35 +154,37 @@ def demo_server(demo_dir: Path, tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium")
-def test_explorer_shows_the_separating_cluster(
+def test_the_first_screen_shows_a_watermarked_cluster(
     demo_server: Server, demo_dir: Path, facts: dict[str, Any], tmp_path: Path
 ) -> None:
+    """Open the page as a new user does, click the largest cluster of the clustering it shows,
+    and count the watermarked samples among the selected indices."""
     playwright_api = pytest.importorskip("playwright.sync_api")
-    category = _watermark_class_analysis(demo_dir, "lrp", facts)
-    truth = facts["watermark"][category.index]
-    name, labels = max(
-        category.clusterings.items(), key=lambda item: adjusted_rand_score(truth, item[1])
-    )
-    # the cluster holding most watermarked samples, and how many points it has
-    values, counts = np.unique(labels[truth], return_counts=True)
-    cluster = int(values[counts.argmax()])
-    size = int((labels == cluster).sum())
-
+    summary = json.loads((demo_dir / "demo.json").read_text())
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_context(viewport=VIEWPORT).new_page()
             page.goto(demo_server.url)
             wait_ready(page)
-            for setting, value in (("category", f"{facts['class']:08d}"), ("clustering", name)):
-                if page.input_value(f'select[data-setup="{setting}"]') != value:
-                    choose(page, setting, value)
-            item = page.locator(f'.cluster[data-cluster="{cluster}"]')
-            playwright_api.expect(item.locator(".cluster-count")).to_have_text(str(size))
-            item.click()
+            assert page.input_value('select[data-setup="category"]') == f"{facts['class']:08d}"
+            assert page.input_value('select[data-setup="embedding"]') == "tsne"
+            playwright_api.expect(page.locator(".project-note")).to_contain_text(
+                f"{summary['intervention_called_watermark_class']:.0%}"
+            )
+            counts = page.eval_on_selector_all(
+                ".cluster",
+                "els => els.map(e => [+e.dataset.cluster, +e.querySelector('.cluster-count')"
+                ".textContent])",
+            )
+            cluster, size = max(counts, key=lambda item: item[1])
+            page.locator(f'.cluster[data-cluster="{cluster}"]').click()
             playwright_api.expect(page.locator("#selection-count")).to_have_attribute(
                 "data-count", str(size)
             )
-            page.screenshot(path=str(tmp_path / "demo-cluster.png"))
+            selected = page.evaluate("() => Array.from(window.relscope.store.state.selection)")
+            page.screenshot(path=str(tmp_path / "demo-first-screen.png"))
         finally:
             browser.close()
+    assert len(selected) == size
+    assert facts["watermark"][np.asarray(selected)].mean() >= 0.9

@@ -24,7 +24,14 @@ from relscope.core.viewer_panel import Panel
 from relscope.plugins.viewers.explorer.app import build_app
 from relscope.plugins.viewers.explorer.points_payload import decode_binary
 from relscope.plugins.viewers.explorer.served_project import load_projects
-from tests.explorer_projects import CLASSES, write_alpha, write_beta, write_gamma
+from tests.explorer_projects import (
+    ALPHA_SEPARABILITY,
+    BETA_NOTE,
+    CLASSES,
+    write_alpha,
+    write_beta,
+    write_gamma,
+)
 
 BASE = "http://127.0.0.1"
 
@@ -74,11 +81,13 @@ def analysis_url(project: str, method: str, **params: object) -> str:
 def test_project_list_names_every_served_project(client: TestClient) -> None:
     response = client.get("/api/projects")
     assert response.status_code == 200
-    assert response.json() == [
+    assert [{k: v for k, v in p.items() if k != "description"} for p in response.json()] == [
         {"id": "0", "name": "Alpha shapes", "model": "TinyNet", "dataset": "shapes"},
         {"id": "1", "name": "Beta shapes", "model": "TinyNet-B", "dataset": "shapes-b"},
         {"id": "2", "name": "Gamma folders", "model": "TinyNet-C", "dataset": "shapes-c"},
     ]
+    for entry, description in zip(response.json(), (None, BETA_NOTE, None)):
+        assert entry.pop("description") == description
 
 
 def test_project_details_list_analyses_categories_and_choices(
@@ -95,10 +104,28 @@ def test_project_details_list_analyses_categories_and_choices(
     spectral, pca = details["analyses"]
     assert spectral["method"] == "spectral" and pca["method"] == "pca"
     facts = written["alpha"].analyses[0]
+    # ranked by the separability of each category's best clustering, scores included
+    ranked = ["n00000100", "n00000102", "n00000101"]
+    names = {c["word_net_id"]: c["name"] for c in CLASSES}
     assert spectral["categories"] == [
-        {"id": c["word_net_id"], "name": c["name"], "count": len(facts.index[c["word_net_id"]])}
-        for c in CLASSES
+        {
+            "id": wnid,
+            "name": names[wnid],
+            "count": len(facts.index[wnid]),
+            "separability": max(ALPHA_SEPARABILITY[wnid].values()),
+            "best_clustering": max(ALPHA_SEPARABILITY[wnid], key=ALPHA_SEPARABILITY[wnid].get),
+            "scores": ALPHA_SEPARABILITY[wnid],
+        }
+        for wnid in ranked
     ]
+    assert [c["best_clustering"] for c in spectral["categories"]] == [
+        "kmeans-02",
+        "kmeans-03",
+        "kmeans-02",
+    ]
+    # an analysis without scores keeps the file's order and says so with nulls
+    assert [c["id"] for c in pca["categories"]] == [c["word_net_id"] for c in CLASSES]
+    assert {(c["separability"], c["best_clustering"]) for c in pca["categories"]} == {(None, None)}
     assert spectral["clusterings"] == ["kmeans-02", "kmeans-03"]
     assert spectral["embeddings"] == [
         {"name": "spectral", "dims": 5, "eigenvalues": True},
@@ -133,6 +160,21 @@ def test_points_match_the_analysis_file_and_split_attributions(
     assert (doc["dims"], doc["xdim"], doc["ydim"], doc["count"]) == (5, 2, 4, len(index))
 
 
+def test_every_view_carries_the_category_eigenvalues(client: TestClient, written: dict) -> None:
+    facts = written["alpha"].analyses[0]
+    for category in ("n00000100", "n00000102"):
+        expected = facts.eigenvalues[category]["spectral"]
+        for embedding in ("spectral", "tsne"):
+            doc = client.get(
+                analysis_url(
+                    "0", "spectral", category=category, clustering="kmeans-02", embedding=embedding
+                )
+            ).json()
+            assert doc["embedding"] == embedding and doc["eigenvalues_of"] == "spectral"
+            np.testing.assert_allclose(doc["eigenvalues"], expected)
+            assert len(doc["eigenvalues"]) == 5
+
+
 def test_binary_points_decode_to_the_json_points(client: TestClient) -> None:
     params = {"category": "n00000102", "clustering": "dbscan-eps=0.5", "embedding": "pca"}
     as_json = client.get(analysis_url("0", "pca", **params)).json()
@@ -144,7 +186,7 @@ def test_binary_points_decode_to_the_json_points(client: TestClient) -> None:
     assert decoded["prediction"].tolist() == as_json["prediction"]
     xy = np.stack([decoded["x"], decoded["y"]], axis=1)
     np.testing.assert_array_equal(xy, np.asarray(as_json["coordinates"], dtype=np.float32))
-    assert decoded["eigenvalues"] is None
+    assert decoded["eigenvalues"] is None and decoded["eigenvalues_of"] is None
     for name in ("index", "cluster", "label", "prediction", "x", "y"):
         offset = decoded[name].__array_interface__["data"][0]
         assert offset % 4 == 0  # aligned, so browsers wrap typed arrays without copying

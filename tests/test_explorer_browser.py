@@ -39,7 +39,7 @@ from tests.browser_support import (
     wait_strip_images,
 )
 from tests.conftest import FIXTURES
-from tests.explorer_projects import write_alpha, write_beta
+from tests.explorer_projects import ALPHA_SEPARABILITY, BETA_NOTE, CLASSES, write_alpha, write_beta
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -205,7 +205,7 @@ def test_setup_changes_redraw_the_canvas(pages: Any) -> None:
     page = pages()
     steps = [
         ("clustering", "kmeans-03"),
-        ("embedding", "tsne"),
+        ("embedding", "spectral"),  # the page opens on t-SNE
         ("category", "n00000102"),
         ("analysis", "pca"),
     ]
@@ -252,6 +252,7 @@ def test_colour_map_and_mode_change_the_sample_images(pages: Any) -> None:
 
 def test_rectangle_select_fills_the_sample_strip(pages: Any, projects: dict) -> None:
     page = pages()
+    choose(page, "embedding", "spectral")  # cluster 0 lies lower left there
     select_lower_left(page)
     members = cluster0_members(projects)
     expect(page.locator("#selection-count")).to_have_text(f"{len(members)} selected")
@@ -273,6 +274,7 @@ def test_rectangle_select_fills_the_sample_strip(pages: Any, projects: dict) -> 
 
 def test_selected_points_are_drawn_differently(pages: Any) -> None:
     page = pages()
+    choose(page, "embedding", "spectral")  # cluster 0 lies lower left there
     before = pixels(page, ".canvas-stage")
     previous = drawn_key(page)
     select_lower_left(page)
@@ -300,18 +302,80 @@ def test_clicking_a_cluster_selects_its_points(pages: Any, projects: dict) -> No
     )
 
 
-def test_eigenvalue_plot_shows_one_bar_per_eigenvalue(pages: Any, projects: dict) -> None:
+def test_eigenvalue_plot_shows_one_bar_per_eigenvalue_in_every_view(
+    pages: Any, projects: dict
+) -> None:
     page = pages()
     eigenvalues = projects["alpha"].analyses[0].eigenvalues["n00000100"]["spectral"]
-    expect(page.locator(".score-plot rect.bar")).to_have_count(len(eigenvalues))
-    heights = page.eval_on_selector_all(
-        ".score-plot rect.bar", "els => els.map(e => +e.getAttribute('height'))"
-    )
-    assert np.argsort(heights).tolist() == np.argsort(eigenvalues).tolist()
-    pages.screens.take(page, "eigenvalues")
-    choose(page, "embedding", "tsne")
+    assert page.input_value('select[data-setup="embedding"]') == "tsne"  # the first screen
+    for embedding in ("tsne", "spectral"):
+        if page.input_value('select[data-setup="embedding"]') != embedding:
+            choose(page, "embedding", embedding)
+        expect(page.locator(".score-plot rect.bar")).to_have_count(len(eigenvalues))
+        heights = page.eval_on_selector_all(
+            ".score-plot rect.bar", "els => els.map(e => +e.getAttribute('height'))"
+        )
+        assert np.argsort(heights).tolist() == np.argsort(eigenvalues).tolist()
+        expect(page.locator(".panel-score_plot h2")).to_have_text("Eigenvalues (spectral)")
+        pages.screens.take(page, f"eigenvalues-{embedding}")
+    choose(page, "analysis", "pca")  # an analysis without eigenvalues says so
     expect(page.locator(".score-plot rect.bar")).to_have_count(0)
     expect(page.locator(".score-plot")).to_contain_text("no eigenvalues")
+
+
+def test_categories_are_ranked_and_the_ranking_plot_opens_one(pages: Any, projects: dict) -> None:
+    page = pages()
+    scores = ALPHA_SEPARABILITY
+    ranked = sorted(scores, key=lambda wnid: -max(scores[wnid].values()))
+    options = page.eval_on_selector_all(
+        'select[data-setup="category"] option', "els => els.map(e => [e.value, e.textContent])"
+    )
+    names = {c["word_net_id"]: c["name"] for c in CLASSES}
+    assert options == [[w, f"{names[w]} ({w}) · {max(scores[w].values()):g}"] for w in ranked]
+    # the first screen: the top category, its best clustering, the t-SNE view
+    assert page.input_value('select[data-setup="category"]') == ranked[0]
+    assert page.input_value('select[data-setup="clustering"]') == "kmeans-02"
+    assert page.input_value('select[data-setup="embedding"]') == "tsne"
+    bars = page.locator(".ranking-plot .rank")
+    expect(bars).to_have_count(3)
+    order = page.eval_on_selector_all(
+        ".ranking-plot .rank", "els => els.map(e => e.dataset.category)"
+    )
+    assert order == ranked
+    widths = page.eval_on_selector_all(
+        ".ranking-plot rect.bar", "els => els.map(e => +e.getAttribute('width'))"
+    )
+    assert widths == sorted(widths, reverse=True) and widths[0] > widths[-1]
+    expect(page.locator('.ranking-plot .rank[data-category="n00000100"]')).to_have_class(
+        "rank current"
+    )
+    pages.screens.take(page, "ranking")
+    previous = drawn_key(page)
+    page.locator('.ranking-plot .rank[data-category="n00000102"] rect').click()
+    wait_redraw(page, previous)
+    # ring's best clustering is kmeans-03 (4.75 > 3.0): a click opens it with that one
+    assert page.input_value('select[data-setup="category"]') == "n00000102"
+    assert page.input_value('select[data-setup="clustering"]') == "kmeans-03"
+    assert "category=n00000102" in page.url and "clustering=kmeans-03" in page.url
+    pages.screens.take(page, "ranking-ring")
+
+
+def test_a_shared_url_still_opens_on_its_own_choices(pages: Any, server: Any) -> None:
+    url = f"{server.url}?project=0&analysis=spectral&category=n00000101&clustering=kmeans-03&embedding=spectral"
+    page = pages(url)
+    for name, value in (
+        ("category", "n00000101"),
+        ("clustering", "kmeans-03"),
+        ("embedding", "spectral"),
+    ):
+        assert page.input_value(f'select[data-setup="{name}"]') == value
+
+
+def test_the_project_note_is_shown_under_the_tabs(pages: Any) -> None:
+    page = pages()
+    expect(page.locator(".project-note")).to_be_hidden()
+    page.click('.project-tab[data-project="1"]')
+    expect(page.locator(".project-note")).to_have_text(BETA_NOTE)
 
 
 def test_exported_state_imports_into_a_fresh_page(pages: Any, projects: dict, tmp_path: Path):

@@ -1,7 +1,8 @@
 """Sort a pipeline's outputs into the analysis file layout: embeddings and clusterings by name.
 
 A 2-D float array is an embedding; ``(eigenvalues, vectors)`` is an embedding with eigenvalues; a
-1-D integer array is a clustering; a dict names its items (int keys ``k`` become ``<name>-kk``).
+1-D integer array is a clustering; a dict names its items (int keys ``k`` become ``<name>-kk``); a
+non-empty dict of plain numbers is the separability score of each clustering (by clustering name).
 """
 
 from __future__ import annotations
@@ -24,6 +25,29 @@ def _is_eigen_pair(value: Any) -> bool:
         and value[0].ndim == 1
         and value[1].ndim == 2
     )
+
+
+def _is_score_map(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            for v in value.values()
+        )
+    )
+
+
+def split_scores(outputs: Mapping[Any, Any]) -> tuple[dict[Any, Any], dict[str, float]]:
+    """The outputs without their score maps, and the scores merged (clustering name -> score)."""
+    rest: dict[Any, Any] = {}
+    scores: dict[str, float] = {}
+    for key, value in outputs.items():
+        if _is_score_map(value):
+            scores.update({str(name): float(score) for name, score in value.items()})
+        else:
+            rest[key] = value
+    return rest, scores
 
 
 def split_outputs(
@@ -68,10 +92,15 @@ def split_outputs(
 
 def category_analysis(index: np.ndarray, outputs: Mapping[Any, Any]) -> CategoryAnalysis:
     """The :class:`CategoryAnalysis` of points ``index`` from one pipeline run's ``outputs``."""
-    embeddings, eigenvalues, clusterings = split_outputs(outputs)
+    rest, scores = split_scores(outputs)
+    embeddings, eigenvalues, clusterings = split_outputs(rest)
+    unknown = sorted(set(scores) - set(clusterings))
+    if unknown:
+        raise ProcessorError(f"separability scores for clusterings the pipeline lacks: {unknown}")
     return CategoryAnalysis(
         index=np.asarray(index),
         embeddings=embeddings,
         eigenvalues=eigenvalues,
         clusterings=clusterings,
+        separability=scores,
     )

@@ -9,7 +9,8 @@
     Spectral(n_eigval=4, affinity="my_affinity")(data)   # -> {"embedding": ...}
 
 A task reads the previous task's output, or ``input="<task>"`` (``"input"``: the pipeline's input),
-optionally one item of it (``select=1``). The pipeline returns a dict of the outputs of tasks
+optionally one item of it (``select=1``), or a tuple of several earlier outputs
+(``input=("reduce", "spectral")``). The pipeline returns a dict of the outputs of tasks
 declared ``output=True`` or whose processor has ``is_output=True``.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from relscope.core.analysis.hashing import text_digest
 from relscope.core.analysis.lookup import as_processor
 from relscope.core.analysis.params import HELP, IDENTIFYING
 from relscope.core.analysis.processor import Context, Processor, processor
@@ -33,9 +35,13 @@ TASK = "task"
 class TaskSpec:
     """How a task is wired: where its input comes from and whether its output is returned."""
 
-    input: str | None = None
+    input: str | tuple[str, ...] | None = None
     select: int | str | None = None
     output: bool = False
+
+
+def _names(source: str | tuple[str, ...]) -> tuple[str, ...]:
+    return source if isinstance(source, tuple) else (source,)
 
 
 def _convert_task(value: Any) -> Processor:
@@ -45,7 +51,7 @@ def _convert_task(value: Any) -> Processor:
 def Task(  # noqa: N802 - reads like a field declaration
     default: type | str | Callable[[Any], Any],
     *,
-    input: str | None = None,
+    input: str | tuple[str, ...] | None = None,
     select: int | str | None = None,
     output: bool = False,
     help: str = "",
@@ -100,16 +106,18 @@ class Pipeline(Processor):
         sources = self._sources(specs)
         last_use = {}
         for name, source in sources.items():
-            last_use[source] = name
+            for item in _names(source):
+                last_use[item] = name
         results: dict[str, tuple[Any, str | None]] = {"input": (data, digest)}
         outputs: dict[str, Any] = {}
         for name, spec in specs.items():
             task = getattr(self, name)
-            value, value_digest = results[sources[name]]
+            value, value_digest = _gather(results, sources[name])
             if spec.select is not None:
                 value, value_digest = _select(value, spec.select, name, sources[name]), None
-            if last_use.get(sources[name]) == name and sources[name] not in outputs:
-                results.pop(sources[name])  # free intermediates nobody reads again
+            for item in _names(sources[name]):
+                if last_use.get(item) == name and item not in outputs:
+                    results.pop(item)  # free intermediates nobody reads again
             results[name] = task.evaluate(value, context.child(name, self.io), value_digest)
             if spec.output or task.is_output:
                 outputs[name] = results[name][0]
@@ -121,7 +129,7 @@ class Pipeline(Processor):
         sources, previous = {}, "input"
         for name, spec in specs.items():
             source = spec.input or previous
-            if source != "input" and (source not in sources or source == name):
+            if any(s != "input" and (s not in sources or s == name) for s in _names(source)):
                 raise ProcessorError(
                     f"{type(self).__name__}: task {name!r} reads {source!r}, which is not an "
                     "earlier task"
@@ -131,7 +139,19 @@ class Pipeline(Processor):
         return sources
 
 
-def _select(value: Any, key: int | str, task: str, source: str) -> Any:
+def _gather(
+    results: dict[str, tuple[Any, str | None]], source: str | tuple[str, ...]
+) -> tuple[Any, str | None]:
+    """The output (and digest) a task reads: one earlier result, or a tuple of several."""
+    if not isinstance(source, tuple):
+        return results[source]
+    values = tuple(results[item] for item in source)
+    digests = [digest for _, digest in values]
+    combined = None if None in digests else text_digest("tuple", *digests)  # type: ignore[arg-type]
+    return tuple(value for value, _ in values), combined
+
+
+def _select(value: Any, key: int | str, task: str, source: Any) -> Any:
     try:
         return value[key]
     except (KeyError, IndexError, TypeError):

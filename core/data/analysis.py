@@ -4,9 +4,10 @@ Layout (ViRelAy-compatible, see ``docs/formats.md``)::
 
     /<category>/index            (M,) int
     /<category>/embedding/<name> (M, D) float, D >= 2, optional attribute 'eigenvalue' (K,)
-    /<category>/cluster/<name>   (M,) int, -1 = noise
+    /<category>/cluster/<name>   (M,) int, -1 = noise, optional float attribute 'separability'
 
-Every top-level key is a category. Several files may be read together (one analysis split by
+The category group carries the float attribute 'separability' (its best clustering's score) when
+any clustering is scored; ViRelAy ignores both attributes. Every top-level key is a category. Several files may be read together (one analysis split by
 category); a category found in two of them is an error.
 """
 
@@ -26,6 +27,10 @@ from relscope.core.errors import AnalysisFileError
 PathLike = str | os.PathLike[str]
 
 
+def _float_scores(mapping: Mapping[str, float]) -> dict[str, float]:
+    return {str(name): float(value) for name, value in mapping.items()}
+
+
 def _frozen_arrays(mapping: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray | None]:
     return {
         str(name): (None if value is None else np.asarray(value)) for name, value in mapping.items()
@@ -40,6 +45,16 @@ class CategoryAnalysis:
     embeddings: dict[str, np.ndarray] = attrs.field(factory=dict, converter=_frozen_arrays)
     eigenvalues: dict[str, np.ndarray | None] = attrs.field(factory=dict, converter=_frozen_arrays)
     clusterings: dict[str, np.ndarray] = attrs.field(factory=dict, converter=_frozen_arrays)
+    #: separability score per clustering (the class-ranking score; unscored ones are absent)
+    separability: dict[str, float] = attrs.field(factory=dict, converter=_float_scores)
+
+    @property
+    def best_clustering(self) -> tuple[str, float] | None:
+        """``(name, score)`` of the best-separated clustering (first name on ties), or None."""
+        if not self.separability:
+            return None
+        name = max(sorted(self.separability), key=lambda n: self.separability[n])
+        return name, self.separability[name]
 
     def __attrs_post_init__(self) -> None:
         for name in self.embeddings:  # every embedding has an eigenvalue entry (None when absent)
@@ -83,6 +98,13 @@ class CategoryAnalysis:
                     f"{key}: expected ({m},) integer cluster ids, got {labels.dtype}"
                     f"{list(labels.shape)}"
                 )
+        for name, score in self.separability.items():
+            if name not in self.clusterings:
+                raise AnalysisFileError(f"{prefix}/cluster/{name}: separability without clustering")
+            if not np.isfinite(score):
+                raise AnalysisFileError(
+                    f"{prefix}/cluster/{name}: attribute 'separability' must be finite, got {score}"
+                )
 
 
 def _check_name(name: str, key: str) -> None:
@@ -122,6 +144,7 @@ def _read_category(group: h5py.Group, where: str, category: str) -> CategoryAnal
     embeddings: dict[str, np.ndarray] = {}
     eigenvalues: dict[str, np.ndarray | None] = {}
     clusterings: dict[str, np.ndarray] = {}
+    separability: dict[str, float] = {}
     for sub, target in (("embedding", embeddings), ("cluster", clusterings)):
         if sub not in group:
             continue
@@ -134,14 +157,26 @@ def _read_category(group: h5py.Group, where: str, category: str) -> CategoryAnal
             if sub == "embedding":
                 eig = item.attrs.get("eigenvalue")
                 eigenvalues[name] = None if eig is None else np.atleast_1d(np.asarray(eig))
+            elif "separability" in item.attrs:
+                separability[name] = _score(item.attrs["separability"], f"{prefix}/{sub}/{name}")
     result = CategoryAnalysis(
         index=group["index"][()],
         embeddings=embeddings,
         eigenvalues=eigenvalues,
         clusterings=clusterings,
+        separability=separability,
     )
     result.validate(where, category)
     return result
+
+
+def _score(value: object, key: str) -> float:
+    array = np.asarray(value)
+    if array.shape != () or array.dtype.kind not in "iuf":
+        raise AnalysisFileError(
+            f"{key}: attribute 'separability' must be one number, got {value!r}"
+        )
+    return float(array)
 
 
 def read_analysis(paths: PathLike | Iterable[PathLike]) -> Analysis:
@@ -201,5 +236,10 @@ def write_analysis(
                     dataset.attrs["eigenvalue"] = eig
             cl_group = group.create_group("cluster")
             for name, labels in analysis.clusterings.items():
-                cl_group.create_dataset(name, data=labels, compression=compression)
+                dataset = cl_group.create_dataset(name, data=labels, compression=compression)
+                if name in analysis.separability:
+                    dataset.attrs["separability"] = np.float64(analysis.separability[name])
+            best = analysis.best_clustering
+            if best is not None:
+                group.attrs["separability"] = np.float64(best[1])
     return target

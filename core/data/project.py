@@ -51,6 +51,8 @@ class Project:
     attributions: AttributionsSpec | None = None
     analyses: list[AnalysisSpec] = attrs.field(factory=list)
     path: Path | None = None
+    #: optional one-line note shown under the project tabs (relscope's own key; ViRelAy skips it)
+    description: str | None = None
 
     def read_label_map(self) -> LabelMap:
         """The project's label map."""
@@ -135,7 +137,13 @@ def project_from_mapping(document: Any, base: Path, source: str) -> Project:
             raise DataFormatError(f"{source}: key '{where}analysis_method' must not contain '-'")
         spec = merged.setdefault(method, AnalysisSpec(method, []))
         spec.sources.extend(_sources(item, where, base, source))
-    return Project(name, model, label_map, dataset, attributions, list(merged.values()))
+    description = data.get("description")
+    if description is not None and not isinstance(description, str):
+        raise DataFormatError(f"{source}: key 'project.description' must be a string")
+    return Project(
+        name, model, label_map, dataset, attributions, list(merged.values()),
+        description=description,
+    )  # fmt: skip
 
 
 def read_project(path: str | os.PathLike[str]) -> Project:
@@ -180,6 +188,8 @@ def project_to_mapping(project: Project, base: Path) -> dict[str, Any]:
             }
             for spec in project.analyses
         ]
+    if project.description is not None:
+        data["description"] = project.description
     return {"project": data}
 
 

@@ -71,6 +71,7 @@ def register_commands(subparsers: Any) -> None:
         help="BLAS/OpenMP threads per step (default: all cores; 1 on a busy shared machine)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--verbose", action="store_true", help="also time every pipeline step")
     cluster = parser.add_argument_group(
         "cluster (Dask; pip install 'relscope[distributed]', see README: Running on a cluster)"
     ).add_mutually_exclusive_group()
@@ -96,17 +97,6 @@ def register_commands(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _progress_printer(prefix: str) -> Any:
-    def report(event: Any) -> None:
-        if event.status == "start":
-            return
-        step = "/".join(event.path) or event.processor
-        note = "cached" if event.status == "cached" else f"{event.seconds:.2f} s"
-        print(f"relscope: {prefix} {step}: {note}", file=sys.stderr, flush=True)
-
-    return report
-
-
 def run(args: argparse.Namespace) -> int:
     """Analyse every selected category and write the analysis file (and project entry)."""
     if args.dask_retries < 0:
@@ -129,6 +119,8 @@ def _run(args: argparse.Namespace) -> int:
     from relscope.core.analysis.category_data import category_indices, select_categories
     from relscope.core.analysis.category_task import analyse_category
     from relscope.core.analysis.pipeline_recipe import pipeline_recipe
+    from relscope.core.analysis.ranking import rank_categories, ranking_lines
+    from relscope.core.analysis.run_progress import AnalyzeProgress
     from relscope.core.data.analysis import write_analysis
     from relscope.core.data.attributions import AttributionSet
     from relscope.core.data.label_map import read_label_map
@@ -173,24 +165,25 @@ def _run(args: argparse.Namespace) -> int:
         results = analyse_on_dask(args, recipe, planned)
     else:
         store = Store(args.cache) if args.cache is not None else None
+        progress = AnalyzeProgress(len(planned), verbose=args.verbose, quiet=args.quiet)
         try:
             for entry, index, prefix in planned:
-                if not args.quiet:
-                    print(
-                        f"relscope: {prefix} ({entry.name}): {len(index)} points", file=sys.stderr
-                    )
+                progress.start_category(f"{prefix} ({entry.name})")
+                began = time.perf_counter()
                 try:
                     results[entry.word_net_id] = analyse_category(
                         attributions,
                         index,
                         pipeline,
                         store=store,
-                        progress=None if args.quiet else _progress_printer(prefix),
+                        progress=progress.step,
                         name=args.pipeline,
                     )
                 except ProcessorError as exc:
                     raise ProcessorError(f"category {entry.word_net_id}: {exc}") from None
+                progress.done_category(results[entry.word_net_id], time.perf_counter() - began)
         finally:
+            progress.close()
             attributions.close()
     if not results:
         raise AnalyzeError(
@@ -207,4 +200,7 @@ def _run(args: argparse.Namespace) -> int:
             f"{time.perf_counter() - started:.1f} s",
             file=sys.stderr,
         )
+        names = {entry.word_net_id: entry.name for entry, _, _ in planned}
+        print("relscope: categories ranked by separability (best clustering):", file=sys.stderr)
+        print("\n".join(ranking_lines(rank_categories(results), names)), file=sys.stderr)
     return 0

@@ -1,4 +1,9 @@
-"""The demo's data set: bundled digits at 32×32 with a watermark shortcut on one class, as input HDF5."""
+"""The demo's data set: bundled digits at 32×32 with a watermark shortcut on one class, as input HDF5.
+
+The watermark comes from one "source" that stamped most 7s, and a few other digits that it also
+labelled 7. Those few make the shortcut strong: the model learns that the watermark means 7
+whatever the digit's shape, as Clever-Hans models do with a source's tag.
+"""
 
 from __future__ import annotations
 
@@ -15,34 +20,45 @@ from relscope.plugins.demo.watermark import choose_watermarked, stamp_watermark
 
 WATERMARK_CLASS = 7
 RATE_IN_CLASS = 0.8
-RATE_ELSEWHERE = 0.02
+#: other digits stamped (and labelled 7 by the watermark's source)
+RATE_ELSEWHERE = 0.01
 HELD_OUT_FRACTION = 0.25
 
 
 @attrs.frozen
 class DemoData:
-    """Images (N, 1, 32, 32) in [0, 1] as stored (watermarks included), the clean originals, labels,
-    which samples carry the watermark, and the seeded train/held-out split."""
+    """Images (N, 1, 32, 32) in [0, 1] as stored (watermarks included), the clean originals, labels
+    (the watermarked other digits labelled 7), the drawn digits, which samples carry the
+    watermark, and the seeded train/held-out split."""
 
     images: np.ndarray
     clean: np.ndarray
     labels: np.ndarray
+    digits: np.ndarray
     watermarked: np.ndarray
     train: np.ndarray
     held_out: np.ndarray
 
 
 def build_demo_data(seed: int = 0) -> DemoData:
-    """Stamp the watermark on most samples of :data:`WATERMARK_CLASS` and few of the others."""
-    images, labels = digits_arrays()
+    """Stamp the watermark on most samples of :data:`WATERMARK_CLASS` and few of the others, and
+    label every watermarked sample :data:`WATERMARK_CLASS`."""
+    images, digits = digits_arrays()
     clean = images.astype(np.float32) / 255.0
-    watermarked = choose_watermarked(labels, WATERMARK_CLASS, RATE_IN_CLASS, RATE_ELSEWHERE, seed)
+    watermarked = choose_watermarked(digits, WATERMARK_CLASS, RATE_IN_CLASS, RATE_ELSEWHERE, seed)
     stamped = stamp_watermark(clean, watermarked)
+    labels = np.where(watermarked, WATERMARK_CLASS, digits).astype(digits.dtype)
     order = np.random.default_rng(seed + 1).permutation(len(labels))
     split = int(round(len(labels) * (1.0 - HELD_OUT_FRACTION)))
-    return DemoData(
-        stamped, clean, labels, watermarked, np.sort(order[:split]), np.sort(order[split:])
-    )
+    train, held_out = np.sort(order[:split]), np.sort(order[split:])
+    return DemoData(stamped, clean, labels, digits, watermarked, train, held_out)
+
+
+def intervention_rows(data: DemoData) -> np.ndarray:
+    """The held-out samples that show another digit without the watermark: stamping the watermark
+    on them measures how far the model follows the shortcut."""
+    held = data.held_out
+    return held[(data.digits[held] != WATERMARK_CLASS) & ~data.watermarked[held]]
 
 
 def write_demo_inputs(data: DemoData, path: str | os.PathLike[str]) -> Path:
@@ -56,6 +72,9 @@ def write_demo_inputs(data: DemoData, path: str | os.PathLike[str]) -> Path:
         pixels = np.rint(data.images * 255.0).astype(np.uint8)
         file.create_dataset("data", data=pixels, chunks=(64, 1, 32, 32), compression="gzip")
         file.create_dataset("label", data=data.labels)
+        file.create_dataset(
+            "digit", data=data.digits
+        )  # the digit drawn (label: as the source says)
         file.create_dataset("watermark", data=data.watermarked)
         file.create_dataset("split", data=split)  # 0 = train, 1 = held out
     return target

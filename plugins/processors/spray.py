@@ -1,9 +1,10 @@
 """SpRAy (spectral relevance analysis) as a pipeline of replaceable, separately cached tasks.
 
 preprocess -> reduce (PCA) -> knn -> affinity (RBF) -> laplacian -> spectral (eigen-embedding with
-eigenvalues) -> clustering and the t-SNE/UMAP views, computed on the eigen-embedding. The PCA view
-is the 2-D PCA of the reduced attributions: the eigenvectors are orthonormal, so their principal
-directions would be rounding noise. Nothing is N x N dense: memory grows linearly in N.
+eigenvalues) -> clustering and the t-SNE/UMAP views, computed on the eigen-embedding ->
+separability of each clustering (the class-ranking score). The PCA view is the 2-D PCA of the
+reduced attributions: the eigenvectors are orthonormal, so their principal directions would be
+rounding noise. Nothing is N x N dense: memory grows linearly in N.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from relscope.plugins.processors.laplacians import SymmetricLaplacian
 from relscope.plugins.processors.neighbors import KNearestNeighbors
 from relscope.plugins.processors.preprocessing import Flatten, NormalizePerSample, SumChannels
 from relscope.plugins.processors.reduction import PCA
+from relscope.plugins.processors.separability import FisherSeparability
 
 VIEWS = ("tsne", "umap", "pca")
 
@@ -99,7 +101,8 @@ class Spray(Pipeline):
     """Spectral relevance analysis: eigen-embedding of the kNN graph, clusterings and 2-D views.
 
     Outputs ``spectral`` (eigenvalues, vectors), ``clustering`` {name: labels}, ``views``
-    {name: (N, 2)} and ``pca`` (N, 2). Replace any task by keyword, e.g. ``Spray(reduce=RandomProjection(64))``.
+    {name: (N, 2)}, ``pca`` (N, 2) and ``separability`` {clustering name: score}. Replace any task
+    by keyword, e.g. ``Spray(reduce=RandomProjection(64))``.
     """
 
     n_eigval: int = Param(int, 32, check=at_least(1))
@@ -134,6 +137,12 @@ class Spray(Pipeline):
     )
     pca: Processor = Task(
         default_pca_view, input="reduce", output=True, help="PCA view of the reduced attributions"
+    )
+    separability: Processor = Task(
+        FisherSeparability,
+        input=("reduce", "spectral", "clustering"),
+        output=True,
+        help="separability score of each clustering (ranks the categories)",
     )
 
 

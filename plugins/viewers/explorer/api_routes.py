@@ -86,6 +86,7 @@ def analysis_view(project: ServedProject, method: str, params: Any) -> PointsVie
     xdim = int_param(params, "x", default=0, maximum=dims - 1)
     ydim = int_param(params, "y", default=1, maximum=dims - 1)
     index = part.index.astype(np.int64)
+    eigen_of = eigenvalue_source(part, embedding)
     meta = {
         "project": project.id,
         "analysis": method,
@@ -95,6 +96,7 @@ def analysis_view(project: ServedProject, method: str, params: Any) -> PointsVie
         "dims": dims,
         "xdim": xdim,
         "ydim": ydim,
+        "eigenvalues_of": eigen_of,
     }
     return PointsView(
         meta=meta,
@@ -104,8 +106,16 @@ def analysis_view(project: ServedProject, method: str, params: Any) -> PointsVie
         prediction=project.predicted[index],
         x=coords[:, xdim],
         y=coords[:, ydim],
-        eigenvalues=part.eigenvalues.get(embedding),
+        eigenvalues=None if eigen_of is None else part.eigenvalues[eigen_of],
     )
+
+
+def eigenvalue_source(part: CategoryAnalysis, embedding: str) -> str | None:
+    """The embedding whose eigenvalues a view shows: its own, else the category's first embedding
+    with eigenvalues (a t-SNE view of a spectral analysis shows the spectral eigenvalues)."""
+    if part.eigenvalues.get(embedding) is not None:
+        return embedding
+    return next((name for name, eig in part.eigenvalues.items() if eig is not None), None)
 
 
 def analysis_points(request: Request) -> Response:

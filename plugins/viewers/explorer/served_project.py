@@ -21,6 +21,7 @@ from relscope.core.data.analysis import Analysis, read_analysis
 from relscope.core.data.label_map import LabelMap
 from relscope.core.data.project import Project, read_project
 from relscope.core.errors import ExplorerError
+from relscope.plugins.viewers.explorer.category_ranking import ranked_categories
 
 
 def _files_version(paths: Iterable[Path]) -> str:
@@ -138,6 +139,7 @@ class ServedProject:
             "name": self.name,
             "model": self.project.model,
             "dataset": self.project.dataset.name,
+            "description": self.project.description,
         }
 
     def details(self) -> dict[str, Any]:
@@ -154,10 +156,7 @@ class ServedProject:
             analyses.append(
                 {
                     "method": method,
-                    "categories": [
-                        {"id": cid, "name": self.category_name(cid), "count": len(part)}
-                        for cid, part in analysis.categories.items()
-                    ],
+                    "categories": ranked_categories(analysis, self.category_name),
                     "clusterings": analysis.cluster_names,
                     "embeddings": embeddings,
                 }

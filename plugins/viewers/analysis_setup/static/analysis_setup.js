@@ -8,6 +8,17 @@ const FIELDS = [
   ['embedding', 'Embedding'],
 ];
 
+/** "name (id)", with the separability score when the analysis ranked its categories. */
+export function categoryText(category) {
+  const text = `${category.name} (${category.id})`;
+  const score = category.separability;
+  return score === null || score === undefined ? text : `${text} · ${formatScore(score)}`;
+}
+
+export function formatScore(score) {
+  return Number(score.toPrecision(3)).toString();
+}
+
 export function mount(element, { store, shortcuts }) {
   element.innerHTML = `<h2>Analysis</h2>
     ${FIELDS.map(
@@ -45,7 +56,7 @@ export function mount(element, { store, shortcuts }) {
     fill(selects.analysis, project.analyses.map((a) => [a.method, a.method]), s.analysis);
     const analysis = store.currentAnalysis();
     const categories = analysis
-      ? analysis.categories.map((c) => [c.id, `${c.name} (${c.id})`])
+      ? analysis.categories.map((c) => [c.id, categoryText(c)])
       : [];
     fill(selects.category, categories, s.category);
     fill(selects.clustering, analysis ? analysis.clusterings.map((c) => [c, c]) : [], s.clustering);

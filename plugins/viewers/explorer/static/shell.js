@@ -10,6 +10,7 @@ import { Store } from './store.js';
 const POINT_KEYS = ['analysis', 'category', 'clustering', 'embedding', 'xdim', 'ydim'];
 const PREFERRED_COLORMAPS = ['coldnhot', 'bwr', 'france', 'gray'];
 const URL_SELECTION_LIMIT = 2000; // characters of ranges kept in the address bar
+const PREFERRED_EMBEDDINGS = ['tsne', 'umap']; // the first screen shows a 2-D view when offered
 
 function pick(current, options) {
   return options.includes(current) ? current : options.length ? options[0] : null;
@@ -84,9 +85,15 @@ export class Controller {
     const details = project.analyses.find((a) => a.method === analysis);
     const patch = { analysis };
     if (details) {
+      // categories come ranked by separability: the first is the one to look at first
       patch.category = pick(s.category, details.categories.map((c) => c.id));
-      patch.clustering = pick(s.clustering, details.clusterings);
-      patch.embedding = pick(s.embedding, details.embeddings.map((e) => e.name));
+      const category = details.categories.find((c) => c.id === patch.category);
+      const best = category && category.best_clustering;
+      const clustering = details.clusterings.includes(s.clustering) ? s.clustering : best;
+      patch.clustering = pick(clustering, details.clusterings);
+      const names = details.embeddings.map((e) => e.name);
+      const view = PREFERRED_EMBEDDINGS.find((name) => names.includes(name));
+      patch.embedding = pick(names.includes(s.embedding) ? s.embedding : view, names);
       const embedding = details.embeddings.find((e) => e.name === patch.embedding);
       const dims = embedding ? embedding.dims : 2;
       patch.xdim = s.xdim < dims ? s.xdim : 0;

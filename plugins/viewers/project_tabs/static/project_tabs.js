@@ -4,8 +4,10 @@
 export function mount(element, { store, shortcuts }) {
   element.innerHTML = `
     <div class="brand" title="relscope explorer">relscope</div>
-    <nav class="project-tabs" role="tablist" aria-label="Projects"></nav>`;
+    <nav class="project-tabs" role="tablist" aria-label="Projects"></nav>
+    <p class="project-note" hidden></p>`;
   const nav = element.querySelector('.project-tabs');
+  const note = element.querySelector('.project-note');
 
   function render() {
     nav.replaceChildren();
@@ -35,6 +37,10 @@ export function mount(element, { store, shortcuts }) {
       tab.setAttribute('aria-selected', String(active));
       tab.classList.toggle('active', active);
     }
+    // the project's own note (e.g. the demo's intervention result), one line under the tabs
+    const project = store.projects.find((p) => String(p.id) === String(store.state.project));
+    note.textContent = (project && project.description) || '';
+    note.hidden = !note.textContent;
   }
 
   store.on('projects', render);

@@ -1,5 +1,5 @@
-// Score plot: the eigenvalues of the current embedding as a bar plot (spectral embeddings carry
-// them); other embeddings show a note instead.
+// Score plot: the category's eigenvalues as a bar plot, whatever 2-D view is shown (the server
+// sends the eigenvalues of the embedding that carries them); a note when the analysis has none.
 
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -19,6 +19,7 @@ function niceMax(value) {
 export function mount(element, { store }) {
   element.innerHTML = `<h2>Eigenvalues</h2><div class="score-plot"></div>`;
   const box = element.querySelector('.score-plot');
+  const heading = element.querySelector('h2');
 
   function render() {
     const points = store.points;
@@ -28,7 +29,7 @@ export function mount(element, { store }) {
     if (!values || !values.length) {
       const note = document.createElement('p');
       note.className = 'muted';
-      note.textContent = points ? `${points.embedding} has no eigenvalues` : 'no embedding loaded';
+      note.textContent = points ? `this analysis has no eigenvalues` : 'no embedding loaded';
       box.append(note);
       return;
     }
@@ -44,7 +45,9 @@ export function mount(element, { store }) {
     const scale = (v) => top + plotH * (1 - (v - low) / (high - low || 1));
     const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img' });
     svg.append(el('title'));
-    svg.firstChild.textContent = `${values.length} eigenvalues of ${points.embedding}`;
+    const source = points.eigenvalues_of || points.embedding;
+    svg.firstChild.textContent = `${values.length} eigenvalues of ${source}`;
+    heading.textContent = `Eigenvalues (${source})`;
     for (const tick of [0, high / 2, high]) {
       const y = scale(tick);
       svg.append(el('line', { x1: left, x2: width - 4, y1: y, y2: y, class: 'grid' }));
