@@ -93,3 +93,7 @@ class AttributeUsageError(RelscopeError):
 class DistributedError(RelscopeError):
     """A distributed run cannot start or finish: no torchrun environment, Dask missing or
     unreachable, a rank or worker that failed."""
+
+
+class EvaluationError(RelscopeError, ValueError):
+    """An evaluation cannot run: shapes that disagree, a bad step, target, baseline or metric."""

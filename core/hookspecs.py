@@ -46,6 +46,11 @@ def register_colormaps(register: Any) -> None:
 
 
 @hookspec
+def register_metrics(register: Any) -> None:
+    """Register evaluation metrics: ``register("pixel_flipping", PixelFlipping)``."""
+
+
+@hookspec
 def register_commands(subparsers: Any) -> None:
     """Add sub-commands to the ``relscope`` CLI (an ``argparse`` sub-parsers object)."""
 

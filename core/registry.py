@@ -24,6 +24,7 @@ REGISTRY_HOOKS: dict[str, str] = {
     "processors": "register_processors",
     "panels": "register_viewer_panels",
     "colormaps": "register_colormaps",
+    "metrics": "register_metrics",
 }
 
 
