@@ -65,6 +65,11 @@ def register_metrics(register):
 
 
 @hookimpl
+def register_datasets(register):
+    register("every_dataset", Thing)
+
+
+@hookimpl
 def register_commands(subparsers):
     parser = subparsers.add_parser("every-hello", help="say hello")
     parser.add_argument("who")
@@ -85,6 +90,7 @@ EXPECTED_NAMES = {
     "panels": "every_panel",
     "colormaps": "every_colormap",
     "metrics": "every_metric",
+    "datasets": "every_dataset",
 }
 
 
