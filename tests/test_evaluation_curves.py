@@ -101,7 +101,9 @@ def test_image_curves_equal_the_replica(order, step, region, baseline) -> None:
         forward_batch=7,
     )  # fmt: skip
     for n in range(4):
-        expected = replica_curve(model, x[n], a[n], target[n], step, baseline, order, region, "image")
+        expected = replica_curve(
+            model, x[n], a[n], target[n], step, baseline, order, region, "image"
+        )
         assert curves.shape[1] == len(expected)
         assert torch.allclose(curves[n], torch.tensor(expected, dtype=torch.float64), atol=1e-6)
 

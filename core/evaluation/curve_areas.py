@@ -12,7 +12,9 @@ from relscope.core.errors import EvaluationError
 
 def _check(curve: torch.Tensor, name: str) -> None:
     if curve.dim() != 2 or curve.shape[1] < 2:
-        raise EvaluationError(f"{name}: expected curves (N, S+1) with S >= 1, got {tuple(curve.shape)}")
+        raise EvaluationError(
+            f"{name}: expected curves (N, S+1) with S >= 1, got {tuple(curve.shape)}"
+        )
 
 
 def aopc(morf: torch.Tensor, normalised: bool = False) -> torch.Tensor:

@@ -37,9 +37,10 @@ def _baseline(value: Any) -> float | str:
 @attrs.frozen
 class PerturbationSettings:
     """How curves are made: ``step`` positions more per step, ``region``×``region`` patches, the
-    ``baseline`` (a number, "mean", "blur", "uniform"), its seed and blur width, rows per forward."""
+    ``baseline`` (a number, "mean", "blur", "uniform"), its seed and blur width, rows per forward;
+    a data-set run resolves ``step=None`` to a step size giving a fixed number of steps."""
 
-    step: int = 1
+    step: int | None = 1
     region: int = 1
     baseline: float | str = attrs.field(default=0.0, converter=_baseline)
     seed: int = 0

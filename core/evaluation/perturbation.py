@@ -75,9 +75,7 @@ def pixel_flipping(
     ranked by the attribution summed over channels: highest first ("morf") or lowest ("lerf"),
     ties by position index; the last step perturbs every position (S = ceil(P / step))."""
     if attributions.shape[:1] != inputs.shape[:1]:
-        raise EvaluationError(
-            f"{attributions.shape[0]} attributions for {inputs.shape[0]} inputs"
-        )
+        raise EvaluationError(f"{attributions.shape[0]} attributions for {inputs.shape[0]} inputs")
     layout, reduced = layout_for(inputs, attributions.to(inputs.device), region)
     steps = step_count(layout.count, step)
     if forward_batch < 1:

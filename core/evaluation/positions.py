@@ -46,9 +46,9 @@ def _region_map(spatial: tuple[int, ...], region: int) -> tuple[torch.Tensor, in
     return rows * grids[1] + cols, grids[0] * grids[1]
 
 
-def layout_for(inputs: torch.Tensor, attributions: torch.Tensor, region: int = 1) -> tuple[
-    PositionLayout, torch.Tensor
-]:
+def layout_for(
+    inputs: torch.Tensor, attributions: torch.Tensor, region: int = 1
+) -> tuple[PositionLayout, torch.Tensor]:
     """The layout of ``inputs`` and ``attributions`` reduced to the layout's spatial shape.
 
     Images (N, C, H, W) take attributions (N, C, H, W), (N, 1, H, W) or (N, H, W); tokens (N, T)

@@ -86,7 +86,9 @@ def cascading_randomisation(
     results: dict[str, list[np.ndarray]] = {}
     for number, (name, _) in enumerate(layers):
         _randomise(modules[name], seed + number)
-        for key, values in _compare(reference, explain(randomised, inputs, classes), inputs).items():
+        for key, values in _compare(
+            reference, explain(randomised, inputs, classes), inputs
+        ).items():
             results.setdefault(key, []).append(values)
     return {"layers": [name for name, _ in layers]} | {
         key: np.stack(values, axis=1) for key, values in results.items()
