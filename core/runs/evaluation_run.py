@@ -26,7 +26,7 @@ from relscope.core.evaluation.perturbation import step_count
 from relscope.core.evaluation.positions import layout_for
 from relscope.core.evaluation.summary import summarise
 from relscope.core.runs.batch_loop import Batching, RunResult, run_batches
-from relscope.core.runs.identity import file_hash, model_hash
+from relscope.core.runs.identity import canonical_config, file_hash, model_hash
 from relscope.core.runs.partial_run import PartialRun
 from relscope.core.runs.samples import Preprocessing
 from relscope.core.runs.specs import DataSpec, ModelSpec, check_device
@@ -171,6 +171,9 @@ class PreparedEvaluation:
         """Evaluate every batch, then write the JSON file; closes the data source afterwards."""
         config = self.config()
         done = 0
+        if self.spec.resume and _complete(self.out, config):
+            self._close()
+            return RunResult(0, len(self.indices), already_complete=True)
         if self.spec.resume:
             partial = PartialRun(self.out, config)
             if partial.exists():
@@ -191,9 +194,21 @@ class PreparedEvaluation:
                 progress_label="evaluate",
             )
         finally:
-            for attributions in self.sets.values():
-                attributions.close()
-            self.source.inputs.close()
+            self._close()
+
+    def _close(self) -> None:
+        for attributions in self.sets.values():
+            attributions.close()
+        self.source.inputs.close()
+
+
+def _complete(out: Path, config: dict[str, Any]) -> bool:
+    """Whether ``out`` is an evaluation file made with exactly ``config``."""
+    try:
+        stored = json.loads(out.read_text(encoding="utf-8")).get("config")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return stored == canonical_config(config)
 
 
 class EvaluationJob:
@@ -283,7 +298,7 @@ class EvaluationJob:
         methods, comparisons = summarise(results, seed=self.prepared.spec.batching.seed)
         document = {
             "format": EVALUATION_FORMAT,
-            "config": self.config,
+            "config": canonical_config(self.config),
             "indices": columns["index"].tolist(),
             "target_classes": columns["class"].tolist(),
             "methods": {
