@@ -86,10 +86,11 @@ def pixel_flipping(
         inputs, baseline, layout.kind, seed=seed, blur_sigma=blur_sigma
     ).to(inputs.dtype)
     count = inputs.shape[0]
-    rows = count * (steps + 1)
-    curves = torch.empty(rows, dtype=torch.float64, device=inputs.device)
-    for start in range(0, rows, forward_batch):
-        row = torch.arange(start, min(rows, start + forward_batch), device=inputs.device)
+    needed = _changing_steps(layout, inputs, replacement, ranks, step, steps)
+    rows = torch.nonzero(needed.reshape(-1)).squeeze(1)
+    curves = torch.empty(count * (steps + 1), dtype=torch.float64, device=inputs.device)
+    for start in range(0, len(rows), forward_batch):
+        row = rows[start : start + forward_batch]
         sample, done = row // (steps + 1), (row % (steps + 1)) * step
         positions = ranks[sample] < done[:, None]
         mask = layout.element_mask(positions)
@@ -99,4 +100,30 @@ def pixel_flipping(
             mask = mask[:, :, None]
         perturbed = torch.where(mask, replacement[sample], inputs[sample])
         curves[row] = select_outputs(model(perturbed), classes[sample]).double()
-    return curves.reshape(count, steps + 1)
+    curves = curves.reshape(count, steps + 1)
+    # a step that changes no element repeats the output of the last step that did
+    numbers = torch.arange(steps + 1, device=inputs.device).expand(count, -1)
+    source = torch.where(needed, numbers, 0).cummax(dim=1).values
+    return curves.gather(1, source)
+
+
+def _changing_steps(
+    layout: Any,
+    inputs: torch.Tensor,
+    replacement: torch.Tensor,
+    ranks: torch.Tensor,
+    step: int,
+    steps: int,
+) -> torch.Tensor:
+    """(N, S+1) bool: the unperturbed row, and each step whose new positions change an element
+    (positions already equal to the baseline, such as a black background set to 0, do not)."""
+    differs = inputs != replacement
+    if layout.kind == "image":
+        differs = differs.any(1)
+    elif inputs.dim() == 3:
+        differs = differs.any(2)
+    changes = layout.scores(differs.to(torch.float32)) > 0  # (N, P): any element of it differs
+    needed = torch.zeros(inputs.shape[0], steps + 1, device=inputs.device)
+    needed.scatter_add_(1, ranks // step + 1, changes.to(needed.dtype))
+    needed[:, 0] = 1
+    return needed > 0
