@@ -22,8 +22,8 @@ METHODS = (
     ("lrp", "Digits (Clever Hans) · LRP ε+♭", "epsilon_plus_flat", []),
     ("gamma", "Digits (Clever Hans) · LRP ε-γ-box", "epsilon_gamma_box", []),
 )
-#: samples the demo evaluates (pixel flipping of 2×2 regions, 32 steps, against random)
-EVALUATION_SAMPLES = 384
+#: samples the demo evaluates (pixel flipping of 2×2 regions, 16 steps, against random)
+EVALUATION_SAMPLES = 128
 TRAINING = {"epochs": 12, "batch_size": 64, "lr": 2e-3, "seed": 0, "format": 1}
 
 
@@ -166,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
                 "--data", str(out / "input.h5"),
                 "--limit", str(EVALUATION_SAMPLES),
                 "--region", "2",
+                "--step", "16",
                 "--baselines", "random",
                 "--batch-size", "128",
                 "--workers", "0",
