@@ -4,11 +4,12 @@ loads a state dict. Nothing is downloaded."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,10 +163,36 @@ def load_model_spec(
     random_weights: bool = True,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    seed: int | None = None,
 ) -> LoadedModel:
     """Load ``spec`` in eval mode. ``random_weights=False`` refuses a torchvision model without
     ``weights`` (nothing is ever downloaded). torchvision models default to ImageNet mean/std;
-    without ``mean``/``std`` a model's ``input_mean``/``input_std`` attributes are used."""
+    without ``mean``/``std`` a model's ``input_mean``/``input_std`` attributes are used.
+    ``seed`` seeds torch while the model is built, so random weights are the same every run
+    (and a run with them can be resumed); torch's global generator is left as it was."""
+    with _seeded(seed):
+        return _load_model_spec(spec, weights, random_weights, mean, std)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    if seed is None:
+        yield
+        return
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def _load_model_spec(
+    spec: str,
+    weights: str | os.PathLike[str] | None,
+    random_weights: bool,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+) -> LoadedModel:
     if not isinstance(spec, str) or not spec:
         raise ModelLoadError(
             "a model specification is needed: torchvision:<name>, pkg.mod:factory or a file"
@@ -222,3 +249,12 @@ def guess_input_shape(model: Any) -> tuple[int, ...] | None:
         if isinstance(module, nn.Linear):
             return (module.in_features,)
     return None
+
+
+def grey_repeat_channels(model: Any, image_channels: int) -> int | None:
+    """How many channels grey images must be repeated to for ``model`` (its first convolution
+    takes 3, the images have 1), or None when they fit as they are."""
+    shape = guess_input_shape(model)
+    if image_channels != 1 or shape is None or len(shape) != 3 or shape[0] == 1:
+        return None
+    return int(shape[0])

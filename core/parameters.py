@@ -8,6 +8,7 @@ declaration, checked with :func:`check_params`. Both are listed by :func:`parame
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable
@@ -90,38 +91,74 @@ def _differs(value: Any, default: Any) -> bool:
 
 
 class EchoesParameters:
-    """``repr`` that echoes the constructor parameters differing from their defaults
-    (scikit-learn's habit); a parameter is read back from the attribute of the same name."""
+    """``repr`` that echoes the constructor arguments differing from their defaults
+    (scikit-learn's habit). Each subclass's ``__init__`` records the arguments of the outermost
+    call, so no class has to store or format its parameters by hand."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self: Any, *args: Any, **kwargs: Any) -> None:
+            if "_given_parameters" not in self.__dict__:
+                try:
+                    bound = signature.bind(self, *args, **kwargs)
+                except TypeError:
+                    pass  # the call itself raises the error
+                else:
+                    given = dict(bound.arguments)
+                    given.pop(next(iter(signature.parameters)), None)
+                    self.__dict__["_given_parameters"] = given
+            init(self, *args, **kwargs)
+
+        cls.__init__ = recording_init  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
-        parts = []
-        for parameter in parameters_of(type(self)).values():
-            if not hasattr(self, parameter.name):
-                continue
-            value = getattr(self, parameter.name)
-            if parameter.required or _differs(value, parameter.default):
-                parts.append(f"{parameter.name}={value!r}")
+        given = self.__dict__.get("_given_parameters", {})
+        parts = [
+            f"{parameter.name}={given[parameter.name]!r}"
+            for parameter in parameters_of(type(self)).values()
+            if parameter.name in given
+            and (parameter.required or _differs(given[parameter.name], parameter.default))
+        ]
         composite = getattr(self, "composite", None)
         if composite is not None:
             parts.append(f"composite={composite!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
-def number(check: Check | None = None, *, integer: bool = False, optional: bool = False) -> Check:
-    """Check: a finite number (an int when ``integer``; None allowed when ``optional``), then
-    ``check``. Booleans are never numbers here."""
+def int_at_least(low: int) -> Check:
+    """Check: an int (never a bool) that is ``>= low``."""
 
-    def validate(value: Any) -> str | None:
-        if value is None and optional:
-            return None
-        kinds = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            return f"must be {'an int' if integer else 'a number'}"
-        if not math.isfinite(value):
-            return "must be finite"
-        return check(value) if check is not None else None
+    def check(value: Any) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+        return None if ok else f"must be an int >= {low}"
 
-    return validate
+    return check
+
+
+def finite_at_least(low: float) -> Check:
+    """Check: a finite int or float (never a bool) that is ``>= low``."""
+
+    def check(value: Any) -> str | None:
+        ok = (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value >= low
+        )
+        return None if ok else f"must be a finite number >= {low:g}"
+
+    return check
+
+
+def optional(check: Check) -> Check:
+    """Check: None, or a value that passes ``check``."""
+    return lambda value: None if value is None else check(value)
 
 
 def check_params(owner: str, error: type[Exception] = ParameterError, **checks: Any) -> None:

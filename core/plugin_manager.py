@@ -156,8 +156,14 @@ def get_plugin_manager(
     disable: Iterable[str] | None = None,
     plugins_dir: str | os.PathLike[str] | None = None,
     trace: bool | None = None,
+    hooks: Iterable[str] | None = None,
 ) -> RelscopePluginManager:
-    """Build a fresh plugin manager; unset arguments are read from the ``RELSCOPE_*`` variables."""
+    """Build a fresh plugin manager; unset arguments are read from the ``RELSCOPE_*`` variables.
+
+    ``hooks`` limits it to the installed plugins whose source may implement one of those hooks
+    (the others are not imported at all; see :mod:`relscope.core.plugin_source`)."""
+    from relscope.core.plugin_source import may_implement
+
     strict = _env_flag(STRICT_ENV) if strict is None else strict
     blocked = set(_env_list(DISABLE_ENV) if disable is None else disable)
     plugins_dir = os.environ.get(PLUGINS_DIR_ENV) or None if plugins_dir is None else plugins_dir
@@ -178,6 +184,8 @@ def get_plugin_manager(
         if key in seen:
             continue
         seen.add(key)
+        if hooks is not None and not may_implement(ep.value, hooks):
+            continue
         pm.load_module(
             ep.name, ep.load, ep.value, dist_name, dist.version if dist else None, blocked
         )

@@ -28,12 +28,20 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1280, "height": 860}
 
 
+#: ``relscope serve`` itself, and the explorer process it becomes (which starts without loading
+#: every plugin first: quicker where the command line is not what a test is about)
+SERVE_COMMAND = ["-m", "relscope.core.cli", "serve"]
+EXPLORER_PROCESS = ["-m", "relscope.plugins.viewers.explorer.explorer_process"]
+
+
 class Server:
     """A ``relscope serve`` subprocess and the lines it printed at start."""
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], cwd: Path, command: list[str] = SERVE_COMMAND
+    ) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "relscope.core.cli", "serve", *args],
+            [sys.executable, *command, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

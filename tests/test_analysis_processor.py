@@ -186,6 +186,7 @@ def test_registry_names_give_fresh_configured_processors():
         "spectral",
         "clustering",
         "views",
+        "pca",
     ]
     assert (
         isinstance(Spray(n_components=8).reduce, PCA)

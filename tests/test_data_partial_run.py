@@ -35,6 +35,7 @@ def test_batches_are_counted_only_while_consecutive(tmp_path):
         "batch-000000.npz",
         "batch-000001.npz",
         "config.json",
+        "manifest.txt",
     ]
     values = [batch["attribution"][0, 0, 0, 0] for batch in run.batches(2)]
     assert values == [0.0, 1.0]

@@ -187,6 +187,39 @@ def test_points_responses_revalidate_with_etag(client: TestClient) -> None:
     assert first.headers["cache-control"] == "no-cache"
 
 
+@pytest.mark.parametrize(
+    ("if_none_match", "status"),
+    [
+        ("{etag}", 304),
+        ("W/{etag}", 304),  # If-None-Match compares weakly (RFC 9110, 13.1.2)
+        ('"other", W/{etag}', 304),
+        ("*", 304),  # any current representation
+        ('"other"', 200),
+        ('W/"other", "also-other"', 200),
+    ],
+)
+def test_images_answer_if_none_match_by_rfc_9110(
+    client: TestClient, if_none_match: str, status: int
+) -> None:
+    url = "/api/projects/0/samples/1/image"
+    first = client.get(url)
+    etag = first.headers["etag"]
+    answer = client.get(url, headers={"If-None-Match": if_none_match.format(etag=etag)})
+    assert answer.status_code == status
+    assert answer.headers["etag"] == etag
+    assert answer.content == (b"" if status == 304 else first.content)
+
+
+def test_sample_list_equals_the_single_sample_documents(client: TestClient, written: dict) -> None:
+    listed = client.get("/api/projects/0/samples?indices=0-47").json()
+    assert listed == [client.get(f"/api/projects/0/samples/{i}").json() for i in range(48)]
+    predictions = written["alpha"].predictions
+    for document in listed:
+        best = int(np.argmax(predictions[document["index"]]))
+        assert document["prediction"]["top"][0]["index"] == best
+        assert document["size"] == list(written["alpha"].images.shape[1:3])
+
+
 # -- samples and images --------------------------------------------------------------------------
 
 

@@ -53,8 +53,29 @@ def test_spray_isolates_the_planted_artefact_subgroup(data):
     assert score >= 0.9, (name, score)
     values, vectors = outputs["spectral"]
     assert vectors.shape == (300, 8) and values[0] == pytest.approx(1.0)
-    assert set(outputs["views"]) >= {"tsne", "pca"}
+    assert set(outputs["views"]) >= {"tsne"}
     assert all(view.shape == (300, 2) for view in outputs["views"].values())
+    assert outputs["pca"].shape == (300, 2)
+
+
+def test_the_pca_view_is_the_leading_principal_plane_of_the_attributions(data):
+    """A replica from the formula: sum channels, flatten, scale each sample to unit L2 norm,
+    centre, SVD in float64; the view's columns are the first two scores up to sign."""
+    attributions, _ = data
+    outputs = Spray(n_eigval=6, n_neighbors=10, n_clusters=(2,), view_names=("pca",))(attributions)
+    features = attributions.astype(np.float64).sum(axis=1).reshape(len(attributions), -1)
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    centred = features - features.mean(axis=0)
+    _, singular, right = np.linalg.svd(centred, full_matrices=False)
+    assert singular[1] / singular[2] > 1.01  # a real spectrum: the plane is well defined
+    scores = centred @ right[:2].T
+    view = outputs["pca"].astype(np.float64)
+    for column in range(2):
+        sign = np.sign(view[:, column] @ scores[:, column])
+        np.testing.assert_allclose(
+            sign * view[:, column], scores[:, column], atol=2e-3 * np.abs(scores).max()
+        )
+    assert "pca" not in outputs["views"] and set(outputs["views"]) == set()
 
 
 def test_spray_with_a_task_replaced_by_keyword_still_finds_it(data):

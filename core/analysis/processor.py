@@ -201,9 +201,28 @@ class Processor:
     def _compute(self, data: Any, context: Context) -> Any:
         context.report(self, "start")
         started = time.perf_counter()
-        result = self.function(data)
+        result = c_ordered(self.function(data))
         context.report(self, "done", time.perf_counter() - started)
         return result
+
+
+def c_ordered(value: Any) -> Any:
+    """``value`` with every array C-contiguous, as a cache read returns it: the next step then
+    sees the same memory layout whether this one was computed or read, so it computes the same
+    bits (BLAS and LAPACK results depend on the layout)."""
+    if isinstance(value, np.ndarray):
+        return value if value.flags.c_contiguous else np.ascontiguousarray(value)
+    if isinstance(value, tuple | list):
+        items = [c_ordered(item) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return tuple(items) if isinstance(value, tuple) else items
+    if isinstance(value, dict):
+        changed = {key: c_ordered(item) for key, item in value.items()}
+        if all(changed[key] is item for key, item in value.items()):
+            return value
+        return changed
+    return value
 
 
 def _same(value: Any, default: Any) -> bool:

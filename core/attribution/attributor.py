@@ -15,9 +15,10 @@ from torch import nn
 
 from relscope.core.attribution.targets import AttrOutput, make_attr_output
 from relscope.core.errors import AttributionError
+from relscope.core.parameters import EchoesParameters
 
 
-class Attributor:
+class Attributor(EchoesParameters):
     """Base of all attributors: ``attributor(inputs, attr_output) -> (output, relevance)``.
 
     ``composite`` is a Composite, a registered composite name, or None (plain gradients). Calling
@@ -103,9 +104,6 @@ class Attributor:
                 raise AttributionError("the model output does not depend on the input")
             (grad,) = torch.autograd.grad(output, inputs, grad_outputs=grad_output)
         return output.detach(), grad
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(composite={self.composite!r})"
 
 
 class Gradient(Attributor):

@@ -15,10 +15,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from relscope.core.parameters import EchoesParameters
+
 _MISSING = object()
 
 
-class Canonizer:
+class Canonizer(EchoesParameters):
     """Base of all canonizers: ``register(model)`` rewrites, ``remove()`` restores exactly.
 
     One instance is applied to one model at a time; :meth:`copy` gives a fresh, unregistered one.
@@ -116,6 +118,3 @@ class Canonizer:
             tensor.data = old
 
         self.add_undo(undo)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"

@@ -20,6 +20,7 @@ from relscope.core.attribution.canonizer import Canonizer
 from relscope.core.attribution.linear_rule import normalize_zero_params
 from relscope.core.attribution.rule import Rule, RuleHandle, install_forward
 from relscope.core.errors import AttributionError, RuleConfigurationError
+from relscope.core.parameters import EchoesParameters
 
 RuleSpec = Rule | type | str
 LayerKey = type | tuple | Callable[[nn.Module], bool]
@@ -116,7 +117,7 @@ class FirstLayerChoice:
 Assignment = Rule | FirstLayerChoice | None
 
 
-class Composite:
+class Composite(EchoesParameters):
     """Base of composites: :meth:`assign` says which rule template a layer gets.
 
     ``canonizers``: list of canonizers applied first (None: those of the ``default_canonizers``
@@ -258,9 +259,6 @@ class Composite:
                 with torch.no_grad():
                     model(example_input)
             return {name: rule for name, _, rule in self.attached()}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
 
 
 def _resolve_map(layer_map: Sequence[tuple[Any, Any]] | None, what: str) -> list[tuple[Any, Rule]]:

@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, pm: RelscopePluginManager) -> int:
     """Print the registry's table (or JSON)."""
     registry = pm.registry(args.kind)
-    entries = [registry.get_entry(name) for name in registry]
+    entries = registry.entries()
     if args.json:
         print(json.dumps([e.as_dict() for e in entries], indent=2))
         return 0

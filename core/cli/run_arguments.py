@@ -64,7 +64,9 @@ def add_batching_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--workers", type=int, default=2, help="DataLoader worker processes (0: load in-process)"
     )
-    group.add_argument("--seed", type=int, default=0, help="seed of stochastic attributors")
+    group.add_argument(
+        "--seed", type=int, default=0, help="seed of random weights and stochastic attributors"
+    )
 
 
 def image_options(args: argparse.Namespace) -> Any:

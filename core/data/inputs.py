@@ -21,7 +21,12 @@ from PIL import Image, UnidentifiedImageError
 from relscope.core.data.hdf5 import member_names, open_hdf5, require, row_count
 from relscope.core.data.label_map import LabelEntry, LabelMap
 from relscope.core.data.labels import Labels, read_labels
-from relscope.core.data.pixels import guess_value_range, to_channels_last, to_unit_range
+from relscope.core.data.pixels import (
+    guess_value_range,
+    is_channels_first,
+    to_channels_last,
+    to_unit_range,
+)
 from relscope.core.data.resampling import resample
 from relscope.core.data.sources import DatasetSpec
 from relscope.core.errors import DataFormatError
@@ -55,6 +60,11 @@ class InputSource:
     def labels(self, index: int) -> list[int]:
         """The class indices of sample ``index`` (one, or several for n-hot labels)."""
         return self._labels[self._check_index(index)]
+
+    def shape(self, index: int) -> tuple[int, int, int]:
+        """The (H, W, C) shape of ``image(index)``, without decoding pixels where the source can."""
+        height, width, channels = self.image(index).shape
+        return int(height), int(width), int(channels)
 
     @property
     def label_column(self) -> Labels:
@@ -130,6 +140,19 @@ class Hdf5Inputs(InputSource):
     def raw(self, index: int) -> np.ndarray:
         """Sample ``index`` exactly as stored."""
         return self._raw(self._handle(), self._check_index(index))
+
+    def shape(self, index: int) -> tuple[int, int, int]:
+        """The (H, W, C) shape of sample ``index``, read from the file's metadata."""
+        index = self._check_index(index)
+        data = self._handle()["data"]
+        stored = data[self._names[index]].shape if self._names is not None else data.shape[1:]
+        if len(stored) == 2:
+            return int(stored[0]), int(stored[1]), 1
+        if len(stored) != 3:
+            return super().shape(index)  # image() reports the malformed sample
+        if is_channels_first(tuple(stored)):
+            return int(stored[1]), int(stored[2]), int(stored[0])
+        return int(stored[0]), int(stored[1]), int(stored[2])
 
     def image(self, index: int) -> np.ndarray:
         """Sample ``index`` as (H, W, C) float32 in [0, 1] (value range mapped, channels last)."""
@@ -280,6 +303,12 @@ class ImageDirectoryInputs(InputSource):
             label_word_net_id_regex=CLASS_FOLDER_REGEX,
             label_map=label_map,
         )
+
+    def shape(self, index: int) -> tuple[int, int, int]:
+        """(input height, input width, 3): every image is resampled to the input size, as RGB."""
+        self._check_index(index)
+        assert self.spec.input_width is not None and self.spec.input_height is not None
+        return self.spec.input_height, self.spec.input_width, 3
 
     def image(self, index: int) -> np.ndarray:
         """Image ``index`` as RGB (H, W, 3) float32 in [0, 1], resampled to the input size."""

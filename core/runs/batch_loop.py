@@ -21,8 +21,9 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 
+from relscope.core.data.atomic import remove_stale_temporaries
 from relscope.core.data.inputs import InputSource
-from relscope.core.errors import AttributionError, DataFormatError
+from relscope.core.errors import AttributionError, DataFormatError, ResumeError
 from relscope.core.runs.batch_store import BatchStore
 from relscope.core.runs.identity import config_hash
 from relscope.core.runs.partial_run import PartialRun
@@ -64,12 +65,14 @@ class Batching:
 @attrs.define
 class RunResult:
     """What a run did: samples computed now, samples found done, whether the output was already
-    complete, and whether a partial run (not resumed) was thrown away."""
+    complete, whether a partial run (not resumed) was thrown away, and which batches were redone."""
 
     attributed: int
     resumed_from: int
     already_complete: bool = False
     discarded_partial: bool = False
+    #: stored batches a resume found damaged (digest, samples) and computed again
+    redone: list[int] = attrs.Factory(list)
 
 
 def stored_config_hash(path: Path) -> str | None:
@@ -117,19 +120,31 @@ def run_batches(
     numbers = list(range(total_batches)) if batch_numbers is None else list(batch_numbers)
     if len(numbers) != total_batches:
         raise ValueError(f"{len(numbers)} batch numbers for {total_batches} batches")
-    start = 0
+    remove_stale_temporaries(out)
+
+    def batch_indices_of(number: int) -> np.ndarray:
+        return np.asarray(all_indices[number * size : (number + 1) * size], dtype=np.int64)
+
+    todo_batches = list(range(total_batches))
+    redone: dict[int, str] = {}
     if resume and run.exists():
         run.check_same_config()
-        start = min(run.completed_batches(), total_batches)
-        run.tidy(start)
+        run.tidy(total_batches)
+        redone = run.damaged_batches(total_batches, batch_indices_of)
+        run.drop(redone)
+        if redone:
+            print(f"relscope: {run.dir}: recomputing {_batch_list(redone)}", file=sys.stderr)
+        present = run.present_batches(total_batches)
+        todo_batches = [number for number in todo_batches if number not in present]
     elif resume and out.exists() and stored_config_hash(out) == config_hash(run.config):
         return RunResult(0, len(all_indices), already_complete=True)
     else:
         discarded = run.exists()
         run.discard()
-    done = min(start * size, len(all_indices))
+    todo = [i for number in todo_batches for i in batch_indices_of(number).tolist()]
+    done = len(all_indices) - len(todo)
     loader = torch.utils.data.DataLoader(
-        SampleDataset(inputs, all_indices[done:]),
+        SampleDataset(inputs, todo),
         batch_size=size,
         shuffle=False,
         num_workers=batching.workers,
@@ -144,7 +159,7 @@ def run_batches(
     failed = True
     try:
         with job:
-            for number, (images, labels, batch_indices) in enumerate(loader, start=start):
+            for number, (images, labels, batch_indices) in zip(todo_batches, loader, strict=True):
                 torch.manual_seed(batching.seed + numbers[number])
                 try:
                     arrays = job.compute(
@@ -172,8 +187,24 @@ def run_batches(
         CONFIG_ATTRIBUTE: json.dumps(run.config, sort_keys=True),
         CONFIG_HASH_ATTRIBUTE: config_hash(run.config),
     }
-    run.finish(total_batches, lambda batches: job.assemble(out, batches, attributes))
-    return RunResult(computed, done, discarded_partial=discarded)
+
+    def checked(batches: Iterator[dict[str, np.ndarray]]) -> Iterator[dict[str, np.ndarray]]:
+        for number, batch in enumerate(batches):
+            if not np.array_equal(batch["index"], batch_indices_of(number)):
+                raise ResumeError(
+                    f"{run.dir}: batch {number} holds the samples of another batch; "
+                    "rerun with --resume to recompute it"
+                )
+            yield batch
+
+    run.finish(total_batches, lambda batches: job.assemble(out, checked(batches), attributes))
+    return RunResult(computed, done, discarded_partial=discarded, redone=sorted(redone))
+
+
+def _batch_list(damaged: dict[int, str]) -> str:
+    """``batch 3 (digest mismatch), batch 5 (...)`` for the one line a resume prints."""
+    parts = [f"batch {number} ({why})" for number, why in sorted(damaged.items())]
+    return f"{len(parts)} damaged stored batch{'es' if len(parts) > 1 else ''}: " + ", ".join(parts)
 
 
 def _progress(enabled: bool, total: int, done: int, label: str) -> Any:

@@ -48,11 +48,9 @@ class DatasetAttribution:
         elif self.composite_params:
             raise AttributeUsageError("--composite-param needs a composite (got --composite none)")
         get_registry("attributors").entry(self.attributor)
-        loaded = self.model.load()
-        preprocessing = Preprocessing(
-            tuple(loaded.mean) if loaded.mean is not None else None,
-            tuple(loaded.std) if loaded.std is not None else None,
-        )
+        from relscope.core.model_loading import grey_repeat_channels
+
+        loaded = self.model.load(seed=self.batching.seed)
         source = self.data.open(out.parent, group)
         device = self.batching.device
         if group is not None:
@@ -61,6 +59,13 @@ class DatasetAttribution:
             device = rank_device(device, group.local_rank)
         indices = self.data.select(len(source.inputs))
         channels = source.inputs.image(indices[0]).shape[2]
+        repeat = grey_repeat_channels(loaded.model, channels)
+        preprocessing = Preprocessing(
+            tuple(loaded.mean) if loaded.mean is not None else None,
+            tuple(loaded.std) if loaded.std is not None else None,
+            channels=repeat,
+        )
+        channels = repeat or channels
         bounds = tuple(b.to(device) for b in preprocessing.bounds(channels))
         model = loaded.model.to(device).eval()
         composite = _composite(self.composite, self.composite_params, bounds)
@@ -98,6 +103,7 @@ class PreparedAttribution:
 
         spec = self.run_spec
         mean, std = self.preprocessing.mean, self.preprocessing.std
+        repeat = self.preprocessing.channels
         return {
             "format": CONFIG_FORMAT,
             "model": spec.model.spec,
@@ -105,6 +111,7 @@ class PreparedAttribution:
             "weights_file": file_hash(spec.model.weights),
             "mean": list(mean) if mean else None,
             "std": list(std) if std else None,
+            **({"grey_repeated_to": repeat} if repeat is not None else {}),
             "composite": spec.composite,
             "composite_params": {k: repr(v) for k, v in sorted(spec.composite_params.items())},
             "attributor": spec.attributor,

@@ -1,8 +1,9 @@
 """A resumable run: completed batches land as separate atomic files in ``<out>.partial/``.
 
 Every batch file appears whole or not at all, so Ctrl-C or even SIGKILL at any moment leaves a
-resumable state. The folder also holds the run's configuration; resuming with a different one is
-refused. When all batches are there they are assembled into ``<out>`` (atomically) and the folder
+resumable state. The folder also holds the run's configuration (resuming with a different one is
+refused) and a manifest with the SHA-256 of every stored batch file: a resume first checks each
+batch against its digest and the samples it should hold, and recomputes the ones that fail. When all batches are there they are assembled into ``<out>`` (atomically) and the folder
 is removed, so no output ever mixes two runs or two configurations.
 """
 
@@ -12,7 +13,8 @@ import contextlib
 import json
 import re
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +22,20 @@ import numpy as np
 
 from relscope.core.data.atomic import atomic_path, write_text_atomic
 from relscope.core.errors import ResumeError
-from relscope.core.runs.identity import canonical_config, config_differences, config_hash
+from relscope.core.runs.identity import (
+    canonical_config,
+    config_differences,
+    config_hash,
+    file_hash,
+)
 
 __all__ = ["PartialRun", "canonical_config", "config_differences", "config_hash"]
 
 CONFIG_NAME = "config.json"
+#: one line ``<batch number> <sha256 of its file>`` per stored batch, appended as batches land
+MANIFEST_NAME = "manifest.txt"
 _BATCH = re.compile(r"^batch-(\d{6})\.npz$")
+_MANIFEST_LINE = re.compile(r"(\d{6}) ([0-9a-f]{64})")
 
 
 class PartialRun:
@@ -85,12 +95,71 @@ class PartialRun:
                     entry.unlink()
 
     def write_batch(self, number: int, arrays: Mapping[str, np.ndarray]) -> None:
-        """Store batch ``number`` atomically (creating the folder and its config on first use)."""
+        """Store batch ``number`` atomically (creating the folder and its config on first use),
+        then record its digest in the manifest."""
         if not self.exists():
             self.dir.mkdir(parents=True, exist_ok=True)
             write_text_atomic(self.dir / CONFIG_NAME, json.dumps(self.config, indent=2) + "\n")
-        with atomic_path(self._batch_path(number)) as temp, open(temp, "wb") as handle:
-            np.savez(handle, **arrays)
+        with atomic_path(self._batch_path(number)) as temp:
+            with open(temp, "wb") as handle:
+                np.savez(handle, **arrays)
+            digest = file_hash(temp)
+        with open(self.dir / MANIFEST_NAME, "a", encoding="utf-8") as manifest:
+            manifest.write(f"{number:06d} {digest}\n")
+
+    def recorded_digests(self) -> dict[int, str]:
+        """Batch number -> the digest the manifest records last for it (torn lines ignored)."""
+        try:
+            lines = (self.dir / MANIFEST_NAME).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return {}
+        digests = {}
+        for line in lines:
+            match = _MANIFEST_LINE.fullmatch(line)
+            if match:
+                digests[int(match.group(1))] = match.group(2)
+        return digests
+
+    def damaged_batches(
+        self, count: int, expected_index: Callable[[int], np.ndarray]
+    ) -> dict[int, str]:
+        """Stored batches among 0..count-1 that cannot be used, with the reason: no digest, a
+        digest mismatch (truncated, altered) or samples other than batch ``k``'s own
+        (``expected_index(k)``)."""
+        if not self.dir.is_dir():
+            return {}
+        digests = self.recorded_digests()
+        damaged: dict[int, str] = {}
+        for number in sorted(self.present_batches(count)):
+            path = self._batch_path(number)
+            recorded = digests.get(number)
+            if recorded is None:
+                damaged[number] = "no digest in the manifest"
+            elif file_hash(path) != recorded:
+                damaged[number] = "digest mismatch"
+            else:
+                try:
+                    with np.load(path) as data:
+                        index = data["index"]
+                except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                    damaged[number] = "unreadable"
+                    continue
+                if not np.array_equal(index, expected_index(number)):
+                    damaged[number] = "holds the samples of another batch"
+        return damaged
+
+    def present_batches(self, count: int) -> set[int]:
+        """Numbers (below ``count``) of the batch files on disk."""
+        if not self.dir.is_dir():
+            return set()
+        numbers = {int(m.group(1)) for m in (_BATCH.match(p.name) for p in self.dir.iterdir()) if m}
+        return {n for n in numbers if n < count}
+
+    def drop(self, numbers: Iterable[int]) -> None:
+        """Remove these batch files (to compute them again)."""
+        for number in numbers:
+            with contextlib.suppress(OSError):
+                self._batch_path(number).unlink()
 
     def batches(self, count: int) -> Iterator[dict[str, np.ndarray]]:
         """Load batches 0..count-1 in order."""

@@ -15,10 +15,14 @@ from relscope.core.errors import DataFormatError
 
 @attrs.frozen
 class Preprocessing:
-    """Per-channel normalisation ``(x - mean) / std`` of [0, 1] images, and the z^B box it implies."""
+    """Per-channel normalisation ``(x - mean) / std`` of [0, 1] images, and the z^B box it implies.
+
+    ``channels``: grey (1-channel) images are repeated to this many channels first (a 3-channel
+    model fed grey images)."""
 
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    channels: int | None = None
 
     def _stats(self, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
         mean = torch.tensor(self.mean or (0.0,), dtype=torch.float32)
@@ -34,6 +38,8 @@ class Preprocessing:
 
     def normalise(self, image: torch.Tensor) -> torch.Tensor:
         """(C, H, W) or (B, C, H, W) in [0, 1] -> the model's input space (on image's device)."""
+        if self.channels is not None and image.shape[-3] == 1 and self.channels != 1:
+            image = image.expand(*image.shape[:-3], self.channels, *image.shape[-2:]).contiguous()
         if self.mean is None and self.std is None:
             return image
         mean, std = self._stats(image.shape[-3])

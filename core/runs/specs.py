@@ -24,8 +24,9 @@ class ModelSpec:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
 
-    def load(self) -> Any:
-        """The :class:`~relscope.core.model_loading.LoadedModel` (nothing is downloaded)."""
+    def load(self, seed: int | None = None) -> Any:
+        """The :class:`~relscope.core.model_loading.LoadedModel` (nothing is downloaded); ``seed``
+        makes random weights the same every run, so such a run can be reproduced and resumed."""
         from relscope.core.model_loading import load_model_spec
 
         return load_model_spec(
@@ -34,6 +35,7 @@ class ModelSpec:
             random_weights=self.random_weights,
             mean=self.mean,
             std=self.std,
+            seed=seed,
         )
 
 

@@ -128,6 +128,12 @@ def run(args: argparse.Namespace) -> int:
 def _attribute(args: argparse.Namespace, spec: Any, group: Any) -> int:
     prepared = spec.prepare(group)
     out, count = prepared.out, len(prepared.indices)
+    if prepared.preprocessing.channels is not None and not args.quiet:
+        print(
+            f"relscope: grey images repeated to {prepared.preprocessing.channels} channels "
+            f"for {args.model}",
+            file=sys.stderr,
+        )
     try:
         result = prepared.run(group, progress=not args.quiet)
     except KeyboardInterrupt:

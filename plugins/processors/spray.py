@@ -1,8 +1,9 @@
 """SpRAy (spectral relevance analysis) as a pipeline of replaceable, separately cached tasks.
 
 preprocess -> reduce (PCA) -> knn -> affinity (RBF) -> laplacian -> spectral (eigen-embedding with
-eigenvalues) -> clustering and 2-D views, both computed on the eigen-embedding. Nothing is N x N
-dense: memory grows linearly in N.
+eigenvalues) -> clustering and the t-SNE/UMAP views, computed on the eigen-embedding. The PCA view
+is the 2-D PCA of the reduced attributions: the eigenvectors are orthonormal, so their principal
+directions would be rounding noise. Nothing is N x N dense: memory grows linearly in N.
 """
 
 from __future__ import annotations
@@ -62,25 +63,43 @@ def default_clustering(spray: Spray) -> Parallel:
     return Parallel(children, broadcast=True, n_jobs=spray.n_jobs)
 
 
-def default_views(spray: Spray) -> Parallel:
-    """The 2-D views named in ``view_names`` (UMAP only where umap-learn is installed)."""
-    makers = {
-        "tsne": lambda: TSNE(seed=spray.seed),
-        "umap": lambda: UMAP(seed=spray.seed),
-        "pca": lambda: PCA(2, seed=spray.seed),
-    }
+@processor
+class NoView(Processor):
+    """A view left out by ``view_names``: contributes no output."""
+
+    def function(self, data: Any) -> Any:
+        """Nothing (an empty mapping names no embedding)."""
+        return {}
+
+
+def _view_names(spray: Spray) -> list[str]:
     names = [v for v in spray.view_names if v != "umap" or UMAP.available()]
     if not names:
         raise ProcessorError("Spray: view_names selects no available view")
+    return names
+
+
+def default_views(spray: Spray) -> Processor:
+    """The t-SNE and UMAP views named in ``view_names`` (UMAP only where umap-learn is
+    installed), on the eigen-embedding."""
+    makers = {"tsne": lambda: TSNE(seed=spray.seed), "umap": lambda: UMAP(seed=spray.seed)}
+    names = [name for name in _view_names(spray) if name in makers]
+    if not names:
+        return NoView()
     return Parallel({name: makers[name]() for name in names}, broadcast=True, n_jobs=spray.n_jobs)
+
+
+def default_pca_view(spray: Spray) -> Processor:
+    """The PCA view (when in ``view_names``): 2-D PCA of the reduced attributions."""
+    return PCA(2, seed=spray.seed) if "pca" in _view_names(spray) else NoView()
 
 
 @processor
 class Spray(Pipeline):
     """Spectral relevance analysis: eigen-embedding of the kNN graph, clusterings and 2-D views.
 
-    Outputs ``spectral`` (eigenvalues, vectors), ``clustering`` {name: labels} and ``views``
-    {name: (N, 2)}. Replace any task by keyword, e.g. ``Spray(reduce=RandomProjection(64))``.
+    Outputs ``spectral`` (eigenvalues, vectors), ``clustering`` {name: labels}, ``views``
+    {name: (N, 2)} and ``pca`` (N, 2). Replace any task by keyword, e.g. ``Spray(reduce=RandomProjection(64))``.
     """
 
     n_eigval: int = Param(int, 32, check=at_least(1))
@@ -111,7 +130,10 @@ class Spray(Pipeline):
         default_clustering, input="spectral", select=1, output=True, help="clusterings"
     )
     views: Processor = Task(
-        default_views, input="spectral", select=1, output=True, help="2-D views"
+        default_views, input="spectral", select=1, output=True, help="t-SNE/UMAP views"
+    )
+    pca: Processor = Task(
+        default_pca_view, input="reduce", output=True, help="PCA view of the reduced attributions"
     )
 
 

@@ -2,7 +2,9 @@
 and a Host-header check on loopback (so a web page cannot reach it through DNS rebinding).
 
 The token is accepted as ``Authorization: Bearer <token>``, as ``?token=<token>`` (the printed
-URL; answered with an HttpOnly cookie so the page's own requests carry it), or as that cookie.
+URL; answered with an HttpOnly cookie so the page's own requests carry it), or as that cookie. The
+cookie is named after the server's port, so two explorers on one host keep their own, and only
+our cookie is read from the ``Cookie`` header (other apps' cookies may be in any format).
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import re
 from collections.abc import Iterable
-from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
 COOKIE = "relscope_token"
+#: what a token may hold: URL- and header-safe characters only (checked with ``fullmatch``)
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{16,256}")
+#: a Host header: a name or IPv4 address, or a bracketed IPv6 address, and an optional port
+_HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>[0-9]{1,5}))?")
 #: addresses that need no token: the loopback names a default ``relscope serve`` binds to
 DEFAULT_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -30,7 +36,7 @@ def needs_token(host: str) -> bool:
 def loopback_host_names(host: str) -> set[str]:
     """Host-header names that reach a loopback server: its own address and the loopback names."""
     names = {"127.0.0.1", "localhost", "[::1]", "::1"}
-    bare = host.strip("[]")
+    bare = host.strip("[]").lower()
     try:
         if ipaddress.ip_address(bare).version == 6:
             names.add(f"[{bare}]")
@@ -48,10 +54,31 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _host_name(host_header: str) -> str:
-    if host_header.startswith("["):  # [::1]:8080
-        return host_header.split("]")[0] + "]"
-    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+def cookie_name(port: int | None) -> str:
+    """The token cookie of the server on ``port`` (cookies are shared by every port of a host)."""
+    return COOKIE if port is None else f"{COOKIE}_{port}"
+
+
+def cookie_value(header: str, name: str) -> str | None:
+    """The value of cookie ``name`` in a ``Cookie`` header, ignoring every other cookie's syntax."""
+    for part in header.split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip() == name:
+            return value.strip().strip('"')
+    return None
+
+
+def host_name(host_header: str) -> str | None:
+    """The name part of a whole, well-formed Host header (None when it is malformed)."""
+    match = _HOST.fullmatch(host_header.strip())
+    if match is None:
+        return None
+    return match.group("name").lower()
+
+
+def _server_port(scope: Scope) -> int | None:
+    server = scope.get("server")
+    return int(server[1]) if server and server[1] is not None else None
 
 
 async def _refuse(send: Any, status: int, message: str) -> None:
@@ -86,13 +113,7 @@ class AccessGuard:
             return query["token"][0], True
         cookie = _header(scope, b"cookie")
         if cookie:
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(cookie)
-            except Exception:  # a malformed cookie header carries no token
-                return None, False
-            if COOKIE in jar:
-                return jar[COOKIE].value, False
+            return cookie_value(cookie, cookie_name(_server_port(scope))), False
         return None, False
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -100,10 +121,10 @@ class AccessGuard:
             await self.app(scope, receive, send)
             return
         if self.allowed_hosts is not None:
-            host = _host_name(_header(scope, b"host") or "")
-            if host not in self.allowed_hosts:
+            host = host_name(_header(scope, b"host") or "")
+            if host is None or host not in self.allowed_hosts:
                 await _refuse(
-                    send, 403, f"host {host!r} is not allowed; use 127.0.0.1 or localhost"
+                    send, 403, "this Host header is not allowed; use 127.0.0.1 or localhost"
                 )
                 return
         if self.token is None:
@@ -119,7 +140,8 @@ class AccessGuard:
 
         async def send_with_cookie(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+                name = cookie_name(_server_port(scope))
+                cookie = f"{name}={self.token}; Path=/; HttpOnly; SameSite=Strict"
                 headers = list(message.get("headers", [])) + [(b"set-cookie", cookie.encode())]
                 message = {**message, "headers": headers}
             await send(message)

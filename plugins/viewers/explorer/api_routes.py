@@ -6,6 +6,7 @@ and PNG encoding do not block the event loop).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -37,11 +38,18 @@ def context(request: Request) -> ExplorerContext:
     return request.app.state.explorer
 
 
+def none_match(header: str, etag: str) -> bool:
+    """Whether ``If-None-Match: header`` matches ``etag`` (RFC 9110: ``*``, weak comparison)."""
+    if header.strip() == "*":
+        return True
+    opaque = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == opaque for tag in header.split(","))
+
+
 def cached_response(request: Request, item: Any, media_type: str, cache_control: str) -> Response:
     """200 with ETag and cache headers, or 304 when the client already holds these bytes."""
     headers = {"ETag": item.etag, "Cache-Control": cache_control}
-    match = request.headers.get("if-none-match", "")
-    if item.etag in [tag.strip() for tag in match.split(",")]:
+    if none_match(request.headers.get("if-none-match", ""), item.etag):
         return Response(status_code=304, headers=headers)
     return Response(item.body, media_type=media_type, headers=headers)
 
@@ -125,44 +133,50 @@ def analysis_points(request: Request) -> Response:
     return cached_response(request, item, media, "no-cache")
 
 
-def sample_document(project: ServedProject, index: int) -> dict[str, Any]:
-    """Labels, prediction (top classes) and size of one sample."""
-    image = project.image(index)
-    labels = []
-    for label in project.inputs.labels(index):
-        entry = project.label_map.by_index(label)
-        labels.append(entry.as_dict())
-    prediction = project.prediction(index)
-    predicted = None
-    if prediction is not None:
-        order = np.argsort(-prediction, kind="stable")[:TOP_CLASSES]
-        top = []
-        for k in order.tolist():
-            name = project.label_map.name(k) if k in project.label_map else str(k)
-            top.append({"index": int(k), "name": name, "score": float(prediction[k])})
-        predicted = {"classes": int(prediction.shape[0]), "top": top}
-    return {
-        "index": index,
-        "labels": labels,
-        "prediction": predicted,
-        "size": [int(image.shape[0]), int(image.shape[1])],
-        "channels": int(image.shape[2]),
-        "has_attribution": project.has_attribution(index),
-    }
+def sample_documents(project: ServedProject, indices: Sequence[int]) -> list[dict[str, Any]]:
+    """Labels, prediction (top classes) and size of several samples, read in one pass: sizes
+    from metadata, predictions with one selection per file."""
+    predictions = project.predictions(indices)
+    documents = []
+    for index in indices:
+        height, width, channels = project.shape(index)
+        labels = [
+            project.label_map.by_index(label).as_dict() for label in project.inputs.labels(index)
+        ]
+        prediction = predictions.get(index)
+        predicted = None
+        if prediction is not None:
+            order = np.argsort(-prediction, kind="stable")[:TOP_CLASSES]
+            top = []
+            for k in order.tolist():
+                name = project.label_map.name(k) if k in project.label_map else str(k)
+                top.append({"index": int(k), "name": name, "score": float(prediction[k])})
+            predicted = {"classes": int(prediction.shape[0]), "top": top}
+        documents.append(
+            {
+                "index": index,
+                "labels": labels,
+                "prediction": predicted,
+                "size": [height, width],
+                "channels": channels,
+                "has_attribution": project.has_attribution(index),
+            }
+        )
+    return documents
 
 
 def sample_details(request: Request) -> Response:
     """``GET /api/projects/{id}/samples/{index}``: labels, prediction, size."""
     project = context(request).project(request.path_params["project"])
     index = sample_index(request.path_params["index"], len(project))
-    return JSONResponse(sample_document(project, index))
+    return JSONResponse(sample_documents(project, [index])[0])
 
 
 def sample_list(request: Request) -> Response:
     """``GET /api/projects/{id}/samples?indices=3,10-12``: the details of several samples."""
     project = context(request).project(request.path_params["project"])
     indices = index_list_param(request.query_params, "indices", len(project), SAMPLE_LIST_LIMIT)
-    return JSONResponse([sample_document(project, int(i)) for i in indices])
+    return JSONResponse(sample_documents(project, [int(i) for i in indices]))
 
 
 def list_colormaps(request: Request) -> Response:

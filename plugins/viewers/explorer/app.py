@@ -26,6 +26,7 @@ from relscope.core.registry import Registry, RegistryEntry, get_registry
 from relscope.core.viewer_panel import REGIONS, Panel
 from relscope.plugins.viewers.explorer import api_routes, image_routes
 from relscope.plugins.viewers.explorer.access_guard import (
+    TOKEN_PATTERN,
     AccessGuard,
     loopback_host_names,
     needs_token,
@@ -75,7 +76,7 @@ class SecurityHeaders:
 
 def sorted_panels(registry: Registry) -> list[RegistryEntry]:
     """Panel entries in page order: region, then ``order``, then name."""
-    entries = [registry.get_entry(name) for name in registry]
+    entries = registry.entries()
     for entry in entries:
         if not isinstance(entry.obj, Panel):
             raise ExplorerError(
@@ -156,6 +157,10 @@ def build_app(
     """
     if needs_token(host) and not token:
         raise ExplorerError(f"serving on {host} needs an access token")
+    if token is not None and not TOKEN_PATTERN.fullmatch(token):
+        raise ExplorerError(
+            "the access token must be 16 to 256 characters of letters, digits, '.', '_', '~' or '-'"
+        )
     panel_entries = sorted_panels(panels if panels is not None else get_registry("panels", pm))
     cmap_registry = colormaps if colormaps is not None else get_registry("colormaps", pm)
     stack = contextlib.ExitStack()
@@ -186,9 +191,9 @@ def build_app(
     guard_hosts = None if needs_token(host) else loopback_host_names(host)
     app = Starlette(
         routes=routes,
-        middleware=[
-            Middleware(AccessGuard, token=token, allowed_hosts=guard_hosts),
+        middleware=[  # outermost first: refusals of the guard carry the security headers too
             Middleware(SecurityHeaders),
+            Middleware(AccessGuard, token=token, allowed_hosts=guard_hosts),
         ],
         exception_handlers={
             ApiError: _api_error,

@@ -70,7 +70,7 @@ class ExplorerContext:
         default = self.default_colormap() if len(self.colormaps) else None
         result = []
         for name in self.colormaps:
-            entry = self.colormaps.get_entry(name)
+            entry = self.colormaps.entry(name)
             cmap = as_colormap(entry.obj, name=name)
             result.append(
                 {

@@ -1,18 +1,27 @@
-"""``relscope serve PROJECT.yaml [...]``: open the projects and run the explorer with uvicorn."""
+"""``relscope serve PROJECT.yaml [...]``: open the projects and run the explorer with uvicorn.
+
+The command checks everything first (token, port, project files), then, when this process has
+imported torch (the CLI loads every plugin), replaces itself by a fresh interpreter that loads only
+the plugins able to contribute panels or colour maps, so the running explorer holds no torch.
+"""
 
 from __future__ import annotations
 
 import argparse
-import re
+import os
 import secrets
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from relscope.core.errors import ExplorerError
-from relscope.plugins.viewers.explorer.access_guard import needs_token
+from relscope.plugins.viewers.explorer.access_guard import TOKEN_PATTERN, needs_token
 
-_TOKEN = re.compile(r"^[A-Za-z0-9._~-]{16,256}$")
+#: environment variable holding the access token (kept out of ``ps``, unlike ``--token``)
+TOKEN_ENV = "RELSCOPE_TOKEN"
+#: the module a fresh explorer process runs
+PROCESS_MODULE = "relscope.plugins.viewers.explorer.explorer_process"
 
 
 def add_parser(subparsers: Any) -> None:
@@ -22,6 +31,12 @@ def add_parser(subparsers: Any) -> None:
         help="explore projects in the browser",
         description="Serve the explorer for one or more project files (YAML).",
     )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``relscope serve`` (shared with the fresh explorer process)."""
     parser.add_argument("projects", nargs="+", metavar="PROJECT.yaml", help="project files")
     parser.add_argument(
         "--host",
@@ -34,9 +49,40 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--token",
         default=None,
-        help="access token required on every request (generated when serving beyond loopback)",
+        help="access token required on every request (generated when serving beyond loopback; "
+        f"visible to other users in ps: prefer --token-file or {TOKEN_ENV})",
     )
-    parser.set_defaults(func=run)
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help="read the access token from this file (its first line)",
+    )
+
+
+def resolve_token(args: argparse.Namespace) -> str | None:
+    """The token of ``--token``, ``--token-file`` or ``$RELSCOPE_TOKEN`` (first given wins),
+    validated whole; a fresh one when serving beyond loopback without any."""
+    if args.token is not None and args.token_file is not None:
+        raise ExplorerError("give --token or --token-file, not both")
+    token, where = args.token, "--token"
+    if args.token_file is not None:
+        where = f"--token-file {args.token_file}"
+        try:
+            lines = args.token_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ExplorerError(f"{where}: cannot be read ({type(exc).__name__})") from None
+        token = lines[0].strip() if lines else ""
+    elif token is None and os.environ.get(TOKEN_ENV):
+        token, where = os.environ[TOKEN_ENV], f"${TOKEN_ENV}"
+    if token is not None and not TOKEN_PATTERN.fullmatch(token):
+        raise ExplorerError(
+            f"{where}: the token must be 16 to 256 characters of letters, digits, '.', '_', '~' "
+            "or '-' (nothing else, no line break)"
+        )
+    if token is None and needs_token(args.host):
+        token = secrets.token_urlsafe(24)
+    return token
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -54,26 +100,43 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise ExplorerError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
     sock.listen(128)
-    sock.set_inheritable(True)
     return sock
 
 
+def _check(args: argparse.Namespace) -> str | None:
+    """Validate the port and token; returns the token."""
+    if not 0 <= args.port <= 65535:
+        raise ExplorerError(f"--port must lie in 0..65535, got {args.port}")
+    return resolve_token(args)
+
+
 def run(args: argparse.Namespace, pm: Any) -> int:
-    """Load the projects, build the app and serve it until interrupted."""
+    """Check the options and projects, then serve (from a fresh, torch-free process on POSIX)."""
+    from relscope.plugins.viewers.explorer.served_project import load_projects
+
+    token = _check(args)
+    if "torch" not in sys.modules or os.name != "posix":
+        return serve(args, pm, token)
+    for project in load_projects(args.projects):  # bad files fail here, as one line
+        project.close()
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    if token is not None:
+        env[TOKEN_ENV] = token
+    argv = [sys.executable, "-m", PROCESS_MODULE, "--host", args.host, "--port", str(args.port)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [*argv, "--", *args.projects], env)
+    raise AssertionError("unreachable")
+
+
+def serve(args: argparse.Namespace, pm: Any, token: str | None) -> int:
+    """Load the projects, build the app and serve it in this process until interrupted."""
     import uvicorn
 
     from relscope.plugins.viewers.explorer.app import build_app
+    from relscope.plugins.viewers.explorer.connection_limits import server_config
     from relscope.plugins.viewers.explorer.served_project import load_projects
 
-    if not 0 <= args.port <= 65535:
-        raise ExplorerError(f"--port must lie in 0..65535, got {args.port}")
-    token = args.token
-    if token is not None and not _TOKEN.match(token):
-        raise ExplorerError(
-            "--token must be 16 to 256 characters of letters, digits, '.', '_', '~' or '-'"
-        )
-    if token is None and needs_token(args.host):
-        token = secrets.token_urlsafe(24)
     projects = load_projects(args.projects)
     app = build_app(projects, token=token, host=args.host, pm=pm)
     sock = _bind(args.host, args.port)
@@ -85,8 +148,7 @@ def run(args: argparse.Namespace, pm: Any) -> int:
         print(f"relscope: access token: {token}", flush=True)
         print(f"relscope: open {url}?token={token}", flush=True)
     print("relscope: press Ctrl+C to stop", file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app))
     try:
         server.run(sockets=[sock])
     finally:

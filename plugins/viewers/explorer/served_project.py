@@ -1,8 +1,8 @@
 """The projects one explorer serves: each project file opened and validated once, at start.
 
 Only the files a project names are ever opened; routes address samples, categories and names,
-never paths. Reads of one project's HDF5 files are serialised by a lock (handles are shared
-between the server's worker threads); rendering happens outside it.
+never paths. Reads run side by side in the server's worker threads (h5py makes each HDF5 call
+atomic; image files are opened per read), so one slow read never queues the others.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class ServedProject:
             analysis = read_analysis(spec.sources)
             self._check_analysis(spec.analysis_method, analysis)
             self.analyses[spec.analysis_method] = analysis
-        self.lock = threading.RLock()
+        self._predicted_lock = threading.Lock()
         files = [project.label_map, project.dataset.path]
         if project.path is not None:
             files.append(project.path)
@@ -99,14 +99,17 @@ class ServedProject:
         """(N,) int32: the predicted class (argmax of the stored output), -1 without attribution."""
         result = np.full(len(self.inputs), -1, dtype=np.int32)
         if self.attributions is not None:
-            with self.lock:
+            with self._predicted_lock:  # one pass at a time over the predictions
                 result[self.attributions.indices] = self.attributions.predicted_classes()
         return result
 
     def image(self, index: int) -> np.ndarray:
         """Sample ``index`` as (H, W, C) float32 in [0, 1]."""
-        with self.lock:
-            return self.inputs.image(index)
+        return self.inputs.image(index)
+
+    def shape(self, index: int) -> tuple[int, int, int]:
+        """The (H, W, C) shape of sample ``index`` (from metadata where the source allows)."""
+        return self.inputs.shape(index)
 
     def has_attribution(self, index: int) -> bool:
         """True when sample ``index`` has a stored attribution."""
@@ -115,16 +118,18 @@ class ServedProject:
     def attribution(self, index: int) -> np.ndarray:
         """The (C, H, W) attribution of sample ``index``."""
         assert self.attributions is not None
-        with self.lock:
-            return self.attributions.attribution(index)
+        return self.attributions.attribution(index)
 
     def prediction(self, index: int) -> np.ndarray | None:
         """The stored model output (K,) of sample ``index``, or None."""
         if not self.has_attribution(index):
             return None
         assert self.attributions is not None
-        with self.lock:
-            return self.attributions.prediction(index)
+        return self.attributions.prediction(index)
+
+    def predictions(self, indices: Sequence[int]) -> dict[int, np.ndarray]:
+        """The stored model outputs of ``indices`` that have one, read in one pass."""
+        return {} if self.attributions is None else self.attributions.predictions(indices)
 
     def summary(self) -> dict[str, Any]:
         """The ``/api/projects`` entry."""
