@@ -27,7 +27,6 @@ from relscope.core.evaluation.positions import layout_for
 from relscope.core.evaluation.summary import summarise
 from relscope.core.runs.batch_loop import Batching, RunResult, run_batches
 from relscope.core.runs.identity import canonical_config, file_hash, model_hash
-from relscope.core.runs.partial_run import PartialRun
 from relscope.core.runs.samples import Preprocessing
 from relscope.core.runs.specs import DataSpec, ModelSpec, check_device
 
@@ -168,18 +167,16 @@ class PreparedEvaluation:
         }
 
     def run(self, progress: bool = True) -> RunResult:
-        """Evaluate every batch, then write the JSON file; closes the data source afterwards."""
+        """Evaluate every batch, then write the JSON file; closes the data source afterwards.
+
+        With ``resume``, a complete file made with the same configuration is kept as it is; an
+        interrupted evaluation starts again from the first batch (it is cheap next to attribution).
+        """
         config = self.config()
-        done = 0
         if self.spec.resume and _complete(self.out, config):
             self._close()
             return RunResult(0, len(self.indices), already_complete=True)
-        if self.spec.resume:
-            partial = PartialRun(self.out, config)
-            if partial.exists():
-                partial.check_same_config()
-                done = partial.completed_batches() * self.spec.batching.batch_size
-        job = EvaluationJob(self, config, done)
+        job = EvaluationJob(self, config)
         try:
             return run_batches(
                 job,
@@ -189,7 +186,7 @@ class PreparedEvaluation:
                 self.indices,
                 preprocessing=self.preprocessing,
                 batching=self.spec.batching,
-                resume=self.spec.resume,
+                resume=False,  # batches arrive in order from the first (see EvaluationJob)
                 progress=progress,
                 progress_label="evaluate",
             )
@@ -214,10 +211,10 @@ def _complete(out: Path, config: dict[str, Any]) -> bool:
 class EvaluationJob:
     """The batch job: attributions of every method for a batch, every metric on them."""
 
-    def __init__(self, prepared: PreparedEvaluation, config: dict[str, Any], done: int) -> None:
+    def __init__(self, prepared: PreparedEvaluation, config: dict[str, Any]) -> None:
         self.prepared = prepared
         self.config = config
-        self.cursor = done  # batches arrive in order: the next batch starts at indices[cursor]
+        self.cursor = 0  # a fresh run's batches arrive in order: the next starts at indices[cursor]
 
     def __enter__(self) -> EvaluationJob:
         return self

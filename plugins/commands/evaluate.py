@@ -78,7 +78,9 @@ def register_commands(subparsers: Any) -> None:
     out = parser.add_argument_group("output")
     out.add_argument("--out", type=Path, required=True, help="evaluation JSON to write")
     out.add_argument("--plot", type=Path, help="also draw the MoRF/LeRF curves into this PNG")
-    out.add_argument("--resume", action="store_true", help="continue an interrupted evaluation")
+    out.add_argument(
+        "--resume", action="store_true", help="keep OUT when it is complete with these options"
+    )
     out.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
