@@ -46,12 +46,22 @@ def test_every_package_folder_is_listed() -> None:
     assert listed - folders == set(), "listed packages without a folder"
 
 
+def _implements_hooks(path: Path) -> bool:
+    """Whether the module defines hook implementations: ``@hookimpl`` functions, or a hook made by
+    a helper such as ``Panel.for_package`` (an attribute carrying pluggy's ``relscope_impl``)."""
+    text = path.read_text()
+    if "@hookimpl" in text:
+        return True
+    if "register_" not in text and "default_canonizers" not in text:
+        return False
+    module = importlib.import_module(_module_name(path))
+    return any(hasattr(value, "relscope_impl") for value in vars(module).values())
+
+
 def test_every_plugin_module_has_an_entry_point() -> None:
     declared = PYPROJECT["project"]["entry-points"]["relscope"]
     plugin_modules = {
-        _module_name(path)
-        for path in (ROOT / "plugins").rglob("*.py")
-        if "@hookimpl" in path.read_text()
+        _module_name(path) for path in (ROOT / "plugins").rglob("*.py") if _implements_hooks(path)
     }
     assert plugin_modules - set(declared.values()) == set()
     for name, module in declared.items():
