@@ -95,5 +95,9 @@ class DistributedError(RelscopeError):
     unreachable, a rank or worker that failed."""
 
 
+class EvaluationError(RelscopeError, ValueError):
+    """An evaluation cannot run: shapes that disagree, a bad step, target, baseline or metric."""
+
+
 class ParameterError(RelscopeError, ValueError):
     """A registered object was given a parameter it does not accept, or a value it refuses."""

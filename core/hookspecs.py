@@ -46,6 +46,11 @@ def register_colormaps(register: Any) -> None:
 
 
 @hookspec
+def register_metrics(register: Any) -> None:
+    """Register evaluation metrics: ``register("pixel_flipping", PixelFlipping)``."""
+
+
+@hookspec
 def register_datasets(register: Any) -> None:
     """Register built-in data sets for ``--data builtin:NAME``: ``register("digits", write)``."""
 

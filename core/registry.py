@@ -40,6 +40,7 @@ REGISTRY_HOOKS: dict[str, str] = {
     "processors": "register_processors",
     "panels": "register_viewer_panels",
     "colormaps": "register_colormaps",
+    "metrics": "register_metrics",
     "datasets": "register_datasets",
 }
 

@@ -135,14 +135,68 @@ def test_relevance_concentrates_on_the_watermark(demo_dir: Path, facts: dict[str
     assert inside[marked].mean() > 5 * max(inside[~marked].mean(), 1e-12)
 
 
+@pytest.mark.parametrize("stem", STEMS)
+def test_both_composites_are_evaluated_and_linked(demo_dir: Path, stem: str) -> None:
+    from relscope.core.evaluation.evaluation_file import project_evaluation, read_evaluation
+
+    path = project_evaluation(demo_dir / f"project-{stem}.yaml")
+    assert path == (demo_dir / f"evaluation-{stem}.json").resolve()
+    read_project(demo_dir / f"project-{stem}.yaml")  # still a valid project with the extra key
+    document = read_evaluation(path)
+    composite = {"lrp": "epsilon_plus_flat", "gamma": "epsilon_gamma_box"}[stem]
+    assert set(document["methods"]) == {composite, "random"}
+
+
+def test_epsilon_plus_flat_beats_random_with_an_interval_excluding_equality(demo_dir: Path) -> None:
+    from relscope.core.evaluation.evaluation_file import read_evaluation
+
+    document = read_evaluation(demo_dir / "evaluation-lrp.json")
+    methods = document["methods"]
+    ours = np.asarray(methods["epsilon_plus_flat"]["metrics"]["aopc"]["aopc"]["per_sample"])
+    random = np.asarray(methods["random"]["metrics"]["aopc"]["aopc"]["per_sample"])
+    assert ours.mean() > random.mean()
+    pair = document["comparisons"]["epsilon_plus_flat - random"]["aopc"]
+    assert pair["ci_low"] > 0 and pair["excludes_zero"]
+    assert pair["difference"] == pytest.approx(ours.mean() - random.mean(), abs=1e-5)
+
+
+def test_cascading_randomisation_decorrelates_the_gradient(demo_dir: Path) -> None:
+    import torch
+
+    from relscope.core.attribution import attribute
+    from relscope.core.evaluation import cascading_randomisation
+    from relscope.plugins.demo.model import small_cnn
+
+    model = small_cnn()
+    model.load_state_dict(torch.load(demo_dir / "model.pt"))
+    model.eval()
+    with h5py.File(demo_dir / "input.h5", "r") as file:
+        images = torch.from_numpy(file["data"][:64].astype(np.float32) / 255.0)
+        labels = torch.from_numpy(file["label"][:64]).long()
+
+    def gradient(net: torch.nn.Module, x: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        return attribute(net, x, target=classes)
+
+    result = cascading_randomisation(model, images, labels, gradient, seed=0)
+    assert result["layers"] == ["12", "10", "6", "3", "0"]  # top (last linear) first
+    correlation = result["rank_correlation"].mean(0)
+    assert correlation.shape == (5,) and correlation[-1] < 0.5
+    # the unrandomised model reproduces its own attribution exactly
+    same = cascading_randomisation(model, images, labels, lambda n, x, c: gradient(model, x, c))
+    assert np.allclose(same["rank_correlation"], 1.0)
+
+
 def test_a_second_run_reuses_every_result(demo_dir: Path) -> None:
     before = {p.name: p.stat().st_mtime_ns for p in demo_dir.glob("attribution-*.h5")}
+    evaluated = {p.name: p.stat().st_mtime_ns for p in demo_dir.glob("evaluation-*.json")}
+    assert len(evaluated) == 2
     model_before = (demo_dir / "model.pt").stat().st_mtime_ns
     result = _demo(demo_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "reusing model.pt" in result.stderr
     assert (demo_dir / "model.pt").stat().st_mtime_ns == model_before
     assert {p.name: p.stat().st_mtime_ns for p in demo_dir.glob("attribution-*.h5")} == before
+    assert {p.name: p.stat().st_mtime_ns for p in demo_dir.glob("evaluation-*.json")} == evaluated
 
 
 @pytest.fixture

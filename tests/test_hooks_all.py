@@ -60,6 +60,11 @@ def register_colormaps(register):
 
 
 @hookimpl
+def register_metrics(register):
+    register("every_metric", Thing)
+
+
+@hookimpl
 def register_datasets(register):
     register("every_dataset", Thing)
 
@@ -84,6 +89,7 @@ EXPECTED_NAMES = {
     "processors": "every_processor",
     "panels": "every_panel",
     "colormaps": "every_colormap",
+    "metrics": "every_metric",
     "datasets": "every_dataset",
 }
 

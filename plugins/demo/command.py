@@ -22,6 +22,8 @@ METHODS = (
     ("lrp", "Digits (Clever Hans) · LRP ε+♭", "epsilon_plus_flat", []),
     ("gamma", "Digits (Clever Hans) · LRP ε-γ-box", "epsilon_gamma_box", []),
 )
+#: samples the demo evaluates (pixel flipping of 2×2 regions, 16 steps, against random)
+EVALUATION_SAMPLES = 128
 TRAINING = {"epochs": 12, "batch_size": 64, "lr": 2e-3, "seed": 0, "format": 2}
 
 
@@ -180,6 +182,24 @@ def run(args: argparse.Namespace) -> int:
                 *quiet,
             ]
         )  # fmt: skip
+        _stage(3, f"evaluation: pixel flipping of {composite} vs random → evaluation-{stem}.json")
+        _run_cli(
+            [
+                "evaluate", str(out / f"attribution-{stem}.h5"),
+                "--model", MODEL_SPEC,
+                "--weights", str(out / "model.pt"),
+                "--data", str(out / "input.h5"),
+                "--limit", str(EVALUATION_SAMPLES),
+                "--region", "2",
+                "--step", "16",
+                "--baselines", "random",
+                "--batch-size", "128",
+                "--workers", "0",
+                "--out", str(out / f"evaluation-{stem}.json"),
+                "--resume",
+                *quiet,
+            ]
+        )  # fmt: skip
         _stage(4, f"SpRAy over every class → analysis-{stem}.h5")
         _run_cli(
             [
@@ -194,6 +214,9 @@ def run(args: argparse.Namespace) -> int:
             ]
         )  # fmt: skip
         _describe(project, f"Intervention: {intervention_line(summary)}")
+        from relscope.core.evaluation.evaluation_file import link_evaluation
+
+        link_evaluation(project, out / f"evaluation-{stem}.json")
         projects.append(project)
 
     _stage(5, f"project files: {', '.join(p.name for p in projects)} in {out}")

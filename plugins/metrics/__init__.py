@@ -1,0 +1,1 @@
+"""Faithfulness and sanity metrics (``relscope list metrics``)."""
