@@ -224,3 +224,35 @@ def concept_relevance(
     if isinstance(layer, str):
         relevance, activation = relevance[layer], activation[layer]
     return (relevance, activation) if return_activation else relevance
+
+
+def attribute_rows(
+    attributor: Any, inputs: torch.Tensor, conditions: Sequence[Condition], target: Any = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One condition per row of ``inputs`` (B rows, B conditions), one pass of ``attributor``.
+
+    For reference samples, where every (sample, channel) pair is its own row. Returns the
+    attributor's (output, relevance).
+    """
+    items = normalize_conditions(list(conditions))
+    if len(items) != inputs.shape[0]:
+        raise AttributionError(f"{len(items)} conditions for {inputs.shape[0]} rows")
+    probe = LayerProbe(attributor.model, items, 1)
+    with probe.attached():
+        return attributor(inputs, target)
+
+
+def record_layers(
+    attributor: Any, inputs: torch.Tensor, layers: Sequence[str], target: Any = None
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """One pass of ``attributor`` recording channel relevance and maximal activation of ``layers``.
+
+    Returns (output, input relevance, {layer: (B, C) relevance}, {layer: (B, C) activation}).
+    """
+    probe = LayerProbe(attributor.model, None, inputs.shape[0], record=layers)
+    with probe.attached():
+        output, relevance = attributor(inputs, target)
+    missing = [n for n in layers if n not in probe.relevance]
+    if missing:
+        raise AttributionError(f"layer {missing[0]!r} was not reached by the backward pass")
+    return output, relevance, probe.relevance, probe.activation
