@@ -76,7 +76,9 @@ def main() -> None:
 
     ours, ref = run_relscope(), run_crp()  # warm-up, and the comparison
     scale = ref.abs().max().item()
-    print(f"max |relscope - zennit-crp| / max |zennit-crp| = {(ours - ref).abs().max() / scale:.2e}")
+    print(
+        f"max |relscope - zennit-crp| / max |zennit-crp| = {(ours - ref).abs().max() / scale:.2e}"
+    )
     times: dict[str, list[float]] = {"relscope": [], "zennit-crp": []}
     for _ in range(args.runs):
         for name, fn in (("relscope", run_relscope), ("zennit-crp", run_crp)):

@@ -18,7 +18,7 @@ from torch import nn
 from torchvision import models
 
 from relscope.core.attribution import Gradient, attribute, get_composite
-from relscope.core.attribution.layers import Sum
+from relscope.core.attribution.sum_layer import Sum
 from relscope.core.errors import UnsupportedModelError
 from relscope.core.plugin_manager import default_plugin_manager
 from relscope.plugins.canonizers.convnext import ConvNeXtBlockCanonizer

@@ -17,6 +17,7 @@ from relscope.core.concepts.region import support_box
 from relscope.core.concepts.top_k import TopK
 from relscope.core.data.inputs import open_inputs
 from relscope.core.errors import AttributionError
+from relscope.core.runs.batch_loop import Batching
 from relscope.core.runs.concepts_run import concepts_dataset
 
 
@@ -76,9 +77,9 @@ def test_concepts_run_matches_the_api_sample_by_sample(data_file: Path, tmp_path
     out = tmp_path / "concepts.h5"
     attributor = Gradient(model, get_composite("epsilon_plus_flat"))
     result = concepts_dataset(
-        attributor, inputs, out, ["0", "2"], {"test": 1}, batch_size=5, top_k=3
+        attributor, inputs, out, ["0", "2"], {"test": 1}, batching=Batching(batch_size=5), top_k=3
     )
-    assert result.channels == {"0": 4, "2": 6} and result.samples == 23
+    assert result.attributed == 23 and not (tmp_path / "concepts.h5.partial").exists()
     x = torch.from_numpy(np.stack([inputs.image(i).transpose(2, 0, 1) for i in range(23)]))
     labels = [inputs.labels(i)[0] for i in range(23)]
     rel = concept_relevance(

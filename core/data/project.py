@@ -15,8 +15,8 @@ import attrs
 import yaml
 
 from relscope.core.data.atomic import write_text_atomic
-from relscope.core.data.dataset_spec import DatasetSpec, relative_path
 from relscope.core.data.label_map import LabelMap, read_label_map, write_label_map
+from relscope.core.data.sources import DatasetSpec, relative_path
 from relscope.core.errors import DataFormatError
 
 ATTRIBUTION_STRATEGIES = ("true_label", "predicted_label")

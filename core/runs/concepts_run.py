@@ -1,10 +1,11 @@
 """``relscope concepts`` as a run: channel relevances of a data set and per-channel references.
 
-Pass 1 streams the samples in batches: one attribution pass per batch records, for every chosen
-layer, each channel's relevance (summed over positions) and maximal activation, appended to the
-output, while per-channel top-k buffers keep the best samples by relevance (RelMax) and by
-activation (ActMax): memory is bounded by the buffers, not by the number of samples. Pass 2
-computes, for every reference (channel, sample), the conditional heatmap of the relevance that
+Pass 1 is a job of the run engine (:mod:`relscope.core.runs.batch_loop`: batches stored in
+``<out>.partial/``, resumable): one attribution pass per batch records, for every chosen layer,
+each channel's relevance (summed over positions) and maximal activation. Assembling the output
+streams the stored batches into the file while per-channel top-k buffers keep the best samples by
+relevance (RelMax) and by activation (ActMax): memory is bounded by the buffers, not by the
+number of samples. Pass 2 then computes, for every reference (channel, sample), the conditional heatmap of the relevance that
 flows from the model output through that channel (a full backward pass, never one started from
 the activation) and the box of its support. The file is written under a temporary name and
 renamed when complete.
@@ -12,47 +13,24 @@ renamed when complete.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import attrs
 import numpy as np
 import torch
 
-from relscope.core.attribution.conditions import attribute_rows, record_layers
+from relscope.core.attribution.conditions import LayerProbe, attribute_rows, record_layers
 from relscope.core.concepts.concepts_file import KINDS, ConceptsFileWriter
 from relscope.core.concepts.region import support_box
 from relscope.core.concepts.top_k import TopK
 from relscope.core.data.atomic import atomic_path
-from relscope.core.data.attribute_dataset import (
-    Preprocessing,
-    SampleDataset,
-    collate,
-    target_relevance,
-)
 from relscope.core.data.labels import labels_array
-from relscope.core.errors import AttributionError
-
-
-@attrs.frozen
-class ConceptsResult:
-    """What a concepts run wrote: samples, layers with their channel counts, top-k."""
-
-    samples: int
-    channels: dict[str, int]
-    top_k: int
-
-
-def _loader(inputs: Any, indices: Sequence[int], batch_size: int, workers: int) -> Any:
-    return torch.utils.data.DataLoader(
-        SampleDataset(inputs, indices),
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=workers,
-        collate_fn=collate,
-    )
+from relscope.core.errors import AttributionError, DataFormatError
+from relscope.core.runs.attribution_run import target_relevance
+from relscope.core.runs.batch_loop import Batching, RunResult, run_batches
+from relscope.core.runs.samples import Preprocessing, SampleDataset, collate
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -89,6 +67,99 @@ def _reference_heatmaps(
     return heatmaps, boxes
 
 
+class ConceptsJob:
+    """Per batch: channel relevance and maximal activation of ``layers``; the file at the end."""
+
+    def __init__(
+        self,
+        attributor: Any,
+        inputs: Any,
+        layers: Sequence[str],
+        target: str | int,
+        top_k: int,
+        preprocessing: Preprocessing,
+        batching: Batching,
+    ) -> None:
+        self.attributor = attributor
+        self.inputs = inputs
+        self.layers = list(layers)
+        self.top_k = top_k
+        self.run = {"preprocessing": preprocessing, "device": batching.device, "target": target}
+        self.run["batch_size"] = batching.batch_size
+
+    def __enter__(self) -> ConceptsJob:
+        self.attributor.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self.attributor.__exit__(*exc)
+
+    def compute(self, inputs: Any, labels: list[list[int]]) -> dict[str, np.ndarray]:
+        """Model output, labels and, per layer, (B, C) channel relevances and activations."""
+        output, _, relevance, activation = record_layers(
+            self.attributor, inputs, self.layers, target_relevance(self.run["target"], labels)
+        )
+        arrays = {
+            "prediction": _numpy(output).reshape(len(labels), -1),
+            "label": labels_array(labels, self.inputs.multi_label, self.inputs.label_column.width),
+        }
+        for position, name in enumerate(self.layers):
+            arrays[f"relevance_{position}"] = _numpy(relevance[name])
+            arrays[f"activation_{position}"] = _numpy(activation[name])
+        return arrays
+
+    def encode(self, arrays: dict[str, np.ndarray], pool: ThreadPoolExecutor) -> dict[str, Any]:
+        """Stored as computed (small: channels per sample)."""
+        return arrays
+
+    def assemble(
+        self, out: Path, batches: Iterator[dict[str, np.ndarray]], attributes: dict[str, str]
+    ) -> None:
+        """Stream the batches into ``out`` (atomically), then the reference samples' heatmaps."""
+        label_width = (self.inputs.label_column.width,) if self.inputs.multi_label else ()
+        writer: ConceptsFileWriter | None = None
+        buffers: dict[str, dict[str, TopK]] = {}
+        with atomic_path(out) as temp:
+            try:
+                for batch in batches:
+                    rel = {n: batch[f"relevance_{p}"] for p, n in enumerate(self.layers)}
+                    act = {n: batch[f"activation_{p}"] for p, n in enumerate(self.layers)}
+                    if writer is None:
+                        channels = {n: rel[n].shape[1] for n in self.layers}
+                        extra = {**attributes, "top_k": self.top_k}
+                        writer = ConceptsFileWriter(temp, channels, label_width, extra)
+                        buffers = {
+                            n: {k: TopK(c, self.top_k) for k in KINDS} for n, c in channels.items()
+                        }
+                    writer.append(batch["index"], batch["label"], batch["prediction"], rel, act)
+                    for name in self.layers:
+                        buffers[name]["relmax"].update(rel[name], batch["index"])
+                        buffers[name]["actmax"].update(act[name], batch["index"])
+                if writer is None:
+                    raise DataFormatError(f"{out}: no samples to write")
+                with self.attributor:
+                    for name in self.layers:
+                        for kind in KINDS:
+                            value, index = buffers[name][kind].result()
+                            heatmap, box = _reference_heatmaps(
+                                self.attributor, self.inputs, name, index, self.run
+                            )
+                            writer.write_references(name, kind, value, index, heatmap, box)
+            finally:
+                if writer is not None:
+                    writer.close()
+
+
+def check_layers(attributor: Any, sample: torch.Tensor, layers: Sequence[str]) -> dict[str, int]:
+    """Channels of each of ``layers`` from one forward pass of one sample (bad names fail here)."""
+    if not layers:
+        raise AttributionError("concepts need at least one layer")
+    probe = LayerProbe(attributor.model, None, 1, record=layers)
+    with probe.attached(), torch.no_grad():
+        attributor.model(sample)
+    return {n: int(probe.activation[n].shape[1]) for n in layers}
+
+
 def concepts_dataset(
     attributor: Any,
     inputs: Any,
@@ -99,62 +170,40 @@ def concepts_dataset(
     indices: Sequence[int] | None = None,
     preprocessing: Preprocessing = Preprocessing(),
     target: str | int = "label",
-    batch_size: int = 32,
     top_k: int = 8,
-    device: str = "cpu",
-    workers: int = 0,
-) -> ConceptsResult:
+    batching: Batching = Batching(),
+    resume: bool = False,
+    progress: bool = False,
+) -> RunResult:
     """Write ``out`` (concepts.h5) for ``layers`` of ``attributor.model`` over ``inputs[indices]``.
 
     ``attributor`` is an (entered-able) Gradient attributor with the run's composite; ``config``
-    is stored in the file's attributes (what determined the result).
+    (what determined the result) is the run's identity for ``resume`` and is stored in the file.
+    Layer names and shapes are checked on the first sample before anything is written.
     """
-    if not layers:
-        raise AttributionError("concepts need at least one layer")
     todo = list(range(len(inputs))) if indices is None else [int(i) for i in indices]
-    run = {"preprocessing": preprocessing, "device": device, "target": target}
-    run["batch_size"] = batch_size
-    attributes = {"relscope_config": json.dumps(config, sort_keys=True), "top_k": top_k}
-    label_width = () if not inputs.multi_label else (inputs.label_column.width,)
-    writer: ConceptsFileWriter | None = None
-    buffers: dict[str, dict[str, TopK]] = {}
-    with atomic_path(out) as temp, attributor:
-        try:
-            for images, labels, batch_indices in _loader(inputs, todo, batch_size, workers):
-                output, _, relevance, activation = record_layers(
-                    attributor,
-                    preprocessing.normalise(images.to(device)),
-                    layers,
-                    target_relevance(target, labels),
-                )
-                rel = {n: _numpy(relevance[n]) for n in layers}
-                act = {n: _numpy(activation[n]) for n in layers}
-                if writer is None:
-                    channels = {n: rel[n].shape[1] for n in layers}
-                    writer = ConceptsFileWriter(temp, channels, label_width, attributes)
-                    buffers = {
-                        n: {kind: TopK(c, top_k) for kind in KINDS} for n, c in channels.items()
-                    }
-                idx = np.asarray(batch_indices, np.int64)
-                writer.append(
-                    idx,
-                    labels_array(labels, inputs.multi_label, inputs.label_column.width),
-                    _numpy(output).reshape(len(labels), -1),
-                    rel,
-                    act,
-                )
-                for name in layers:
-                    buffers[name]["relmax"].update(rel[name], idx)
-                    buffers[name]["actmax"].update(act[name], idx)
-            assert writer is not None, "no samples"
-            for name in layers:
-                for kind in KINDS:
-                    value, index = buffers[name][kind].result()
-                    heatmap, box = _reference_heatmaps(attributor, inputs, name, index, run)
-                    writer.write_references(name, kind, value, index, heatmap, box)
-        finally:
-            if writer is not None:
-                writer.close()
-    return ConceptsResult(
-        len(todo), {n: b["relmax"].values.shape[0] for n, b in buffers.items()}, top_k
+    if not todo:
+        raise DataFormatError(f"{inputs.path}: no samples")
+    first = collate([SampleDataset(inputs, todo[:1])[0]])[0]
+    check_layers(attributor, preprocessing.normalise(first.to(batching.device)), layers)
+    config = {
+        **config,
+        "layers": list(layers),
+        "top_k": top_k,
+        "target": target,
+        "batch_size": batching.batch_size,
+        "seed": batching.seed,
+    }
+    job = ConceptsJob(attributor, inputs, layers, target, top_k, preprocessing, batching)
+    return run_batches(
+        job,
+        inputs,
+        out,
+        config,
+        todo,
+        preprocessing=preprocessing,
+        batching=batching,
+        resume=resume,
+        progress=progress,
+        progress_label="concepts",
     )

@@ -27,7 +27,7 @@ from torchvision.models.swin_transformer import ShiftedWindowAttention, ShiftedW
 from relscope.core import hookimpl
 from relscope.core.attribution.attribute_canonizer import AttributeCanonizer
 from relscope.core.attribution.canonizer import Canonizer
-from relscope.core.attribution.composite_canonizer import CompositeCanonizer
+from relscope.core.attribution.canonizer_chain import CompositeCanonizer
 from relscope.core.errors import UnsupportedModelError
 from relscope.plugins.canonizers.batchnorm import MergeBatchNorm
 from relscope.plugins.canonizers.convnext import ConvNeXtBlockCanonizer

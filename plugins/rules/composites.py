@@ -25,7 +25,7 @@ from relscope.core.attribution.layer_types import (
     Summation,
 )
 from relscope.core.attribution.stabilizer import StabilizerLike
-from relscope.plugins.rules.activations import BetaSmooth, Deconvnet, GuidedBackprop, Norm, Pass
+from relscope.plugins.rules.activations import BetaSmooth, Deconvnet, GuidedBackprop, Pass
 from relscope.plugins.rules.lrp import (
     AlphaBeta,
     Epsilon,
@@ -35,6 +35,7 @@ from relscope.plugins.rules.lrp import (
     ZBox,
     ZPlus,
 )
+from relscope.plugins.rules.norm import Norm
 
 Map = Sequence[tuple[Any, Any]] | None
 ZeroParams = str | Sequence[str] | None
