@@ -51,6 +51,8 @@ class Project:
     attributions: AttributionsSpec | None = None
     analyses: list[AnalysisSpec] = attrs.field(factory=list)
     path: Path | None = None
+    #: concepts files (relscope extension key ``concepts.sources``; ViRelAy ignores it)
+    concepts: list[Path] = attrs.field(factory=list)
 
     def read_label_map(self) -> LabelMap:
         """The project's label map."""
@@ -135,7 +137,14 @@ def project_from_mapping(document: Any, base: Path, source: str) -> Project:
             raise DataFormatError(f"{source}: key '{where}analysis_method' must not contain '-'")
         spec = merged.setdefault(method, AnalysisSpec(method, []))
         spec.sources.extend(_sources(item, where, base, source))
-    return Project(name, model, label_map, dataset, attributions, list(merged.values()))
+    concepts = []
+    if data.get("concepts") is not None:
+        if not isinstance(data["concepts"], Mapping):
+            raise DataFormatError(f"{source}: key 'project.concepts' must be a mapping")
+        concepts = _sources(data["concepts"], "project.concepts.", base, source)
+    return Project(
+        name, model, label_map, dataset, attributions, list(merged.values()), concepts=concepts
+    )
 
 
 def read_project(path: str | os.PathLike[str]) -> Project:
@@ -180,6 +189,8 @@ def project_to_mapping(project: Project, base: Path) -> dict[str, Any]:
             }
             for spec in project.analyses
         ]
+    if project.concepts:
+        data["concepts"] = {"sources": [relative_path(p, base) for p in project.concepts]}
     return {"project": data}
 
 
