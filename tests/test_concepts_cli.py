@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from relscope.core import concept_relevance
@@ -32,9 +33,11 @@ def test_concepts_of_two_layers_match_the_api(tmp_path, models_on_path, capsys) 
     assert code == 0, capsys.readouterr().err
     model = _fixture_models().tiny_cnn().eval()
     x, labels = _digits_inputs(LIMIT)
-    rel = concept_relevance(
-        model, x, target=labels.tolist(), composite="epsilon_plus_flat", layer=["1", "4"]
-    )
+    onehot = torch.nn.functional.one_hot(torch.from_numpy(labels), 10).float()
+    rel = concept_relevance(  # relevance starts at the target's logit (--init logit, as CRP)
+        model, x, target=lambda out: onehot * out.detach(), composite="epsilon_plus_flat",
+        layer=["1", "4"],
+    )  # fmt: skip
     with ConceptsFile(out) as concepts:
         assert concepts.layers == ["1", "4"]
         assert concepts.label.tolist() == labels.tolist()

@@ -77,7 +77,14 @@ def test_concepts_run_matches_the_api_sample_by_sample(data_file: Path, tmp_path
     out = tmp_path / "concepts.h5"
     attributor = Gradient(model, get_composite("epsilon_plus_flat"))
     result = concepts_dataset(
-        attributor, inputs, out, ["0", "2"], {"test": 1}, batching=Batching(batch_size=5), top_k=3
+        attributor,
+        inputs,
+        out,
+        ["0", "2"],
+        {"test": 1},
+        batching=Batching(batch_size=5),
+        top_k=3,
+        init="one",
     )
     assert result.attributed == 23 and not (tmp_path / "concepts.h5.partial").exists()
     x = torch.from_numpy(np.stack([inputs.image(i).transpose(2, 0, 1) for i in range(23)]))

@@ -32,6 +32,24 @@ from relscope.core.runs.attribution_run import target_relevance
 from relscope.core.runs.batch_loop import Batching, RunResult, run_batches
 from relscope.core.runs.samples import Preprocessing, SampleDataset, collate
 
+#: how the relevance starts at the target output: its logit (as CRP does: relevance in proportion
+#: to the evidence, never blown up by a logit near zero) or one
+RELEVANCE_INITS = ("logit", "one")
+
+
+def initial_relevance(target: str | int, labels: list[list[int]], init: str) -> Any:
+    """The attributor's ``attr_output`` for a batch: the target one-hot, times the logit for
+    ``init="logit"``."""
+    from relscope.core.attribution.targets import make_attr_output
+
+    base = target_relevance(target, labels)
+    if init == "one":
+        return base
+    if init != "logit":
+        raise AttributionError(f"relevance init must be one of {', '.join(RELEVANCE_INITS)}")
+    selection = make_attr_output(base)
+    return lambda output: selection(output) * output.detach()
+
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().float().cpu().numpy()
@@ -58,7 +76,7 @@ def _reference_heatmaps(
             attributor,
             preprocessing.normalise(images.to(device)),
             [{layer: [c]} for c, _, _ in chunk],
-            target_relevance(run["target"], labels),
+            initial_relevance(run["target"], labels, run["init"]),
         )
         maps = _numpy(relevance.sum(1))
         for (c, j, _), heat in zip(chunk, maps, strict=True):
@@ -79,13 +97,14 @@ class ConceptsJob:
         top_k: int,
         preprocessing: Preprocessing,
         batching: Batching,
+        init: str = "logit",
     ) -> None:
         self.attributor = attributor
         self.inputs = inputs
         self.layers = list(layers)
         self.top_k = top_k
         self.run = {"preprocessing": preprocessing, "device": batching.device, "target": target}
-        self.run["batch_size"] = batching.batch_size
+        self.run["batch_size"], self.run["init"] = batching.batch_size, init
 
     def __enter__(self) -> ConceptsJob:
         self.attributor.__enter__()
@@ -97,7 +116,10 @@ class ConceptsJob:
     def compute(self, inputs: Any, labels: list[list[int]]) -> dict[str, np.ndarray]:
         """Model output, labels and, per layer, (B, C) channel relevances and activations."""
         output, _, relevance, activation = record_layers(
-            self.attributor, inputs, self.layers, target_relevance(self.run["target"], labels)
+            self.attributor,
+            inputs,
+            self.layers,
+            initial_relevance(self.run["target"], labels, self.run["init"]),
         )
         arrays = {
             "prediction": _numpy(output).reshape(len(labels), -1),
@@ -174,13 +196,17 @@ def concepts_dataset(
     batching: Batching = Batching(),
     resume: bool = False,
     progress: bool = False,
+    init: str = "logit",
 ) -> RunResult:
     """Write ``out`` (concepts.h5) for ``layers`` of ``attributor.model`` over ``inputs[indices]``.
 
     ``attributor`` is an (entered-able) Gradient attributor with the run's composite; ``config``
     (what determined the result) is the run's identity for ``resume`` and is stored in the file.
     Layer names and shapes are checked on the first sample before anything is written.
+    ``init``: the relevance at the target output, ``"logit"`` (as CRP) or ``"one"``.
     """
+    if init not in RELEVANCE_INITS:
+        raise AttributionError(f"relevance init must be one of {', '.join(RELEVANCE_INITS)}")
     todo = list(range(len(inputs))) if indices is None else [int(i) for i in indices]
     if not todo:
         raise DataFormatError(f"{inputs.path}: no samples")
@@ -191,10 +217,11 @@ def concepts_dataset(
         "layers": list(layers),
         "top_k": top_k,
         "target": target,
+        "relevance_init": init,
         "batch_size": batching.batch_size,
         "seed": batching.seed,
     }
-    job = ConceptsJob(attributor, inputs, layers, target, top_k, preprocessing, batching)
+    job = ConceptsJob(attributor, inputs, layers, target, top_k, preprocessing, batching, init)
     return run_batches(
         job,
         inputs,

@@ -59,6 +59,12 @@ def register_commands(subparsers: Any) -> None:
     group.add_argument(
         "--target", type=target, default="label", help="label, prediction or a class index"
     )
+    group.add_argument(
+        "--init",
+        choices=("logit", "one"),
+        default="logit",
+        help="relevance at the target output: its logit (as CRP; default) or one",
+    )
     add_batching_arguments(parser)
     run_group = parser.add_argument_group("run")
     run_group.add_argument("--out", type=Path, required=True, help="concepts HDF5 to write")
@@ -102,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             batching=spec.batching,
             resume=args.resume,
             progress=not args.quiet,
+            init=args.init,
         )
     finally:
         prepared.source.inputs.close()
