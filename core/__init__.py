@@ -23,6 +23,7 @@ except importlib.metadata.PackageNotFoundError:  # pragma: no cover - only in a 
 #: public name -> module that defines it (imported lazily)
 _LAZY: dict[str, str] = {
     "attribute": "relscope.core.attribution",
+    "concept_relevance": "relscope.core.attribution",
     "get_composite": "relscope.core.attribution",
     "get_attributor": "relscope.core.attribution",
 }

@@ -65,7 +65,9 @@ def facts(demo_dir: Path) -> dict[str, Any]:
 def test_every_file_opens_with_the_readers(demo_dir: Path, facts: dict[str, Any]) -> None:
     for stem in STEMS:
         project = read_project(demo_dir / f"project-{stem}.yaml")
-        assert project.attributions is not None and len(project.analyses) == 1
+        assert project.attributions is not None
+        assert len(project.analyses) == (2 if stem == "lrp" else 1)  # lrp: also SpRAy on concepts
+        assert project.concepts == ([demo_dir / "concepts.h5"] if stem == "lrp" else [])
         inputs = project.open_inputs()
         assert len(inputs) == len(facts["label"]) == 1797
         assert inputs.image(0).shape == (32, 32, 1)
@@ -124,6 +126,35 @@ def test_the_shortcut_is_strong_and_the_page_says_so(demo_dir: Path, facts: dict
     for stem in STEMS:
         note = read_project(demo_dir / f"project-{stem}.yaml").description
         assert note is not None and percent in note and str(len(expected)) in note
+
+
+def test_a_watermark_concept_exists(demo_dir: Path, facts: dict[str, Any]) -> None:
+    """Some channel of the demo's convolutions has reference samples >= 90 % watermarked."""
+    from relscope.core.concepts.concepts_file import ConceptsFile
+
+    with ConceptsFile(demo_dir / "concepts.h5") as concepts:
+        assert concepts.layers == ["3", "6"]
+        shares = {}
+        for layer in concepts.layers:
+            refs = concepts.references(layer, "relmax")
+            assert (refs.index >= 0).all()
+            marked = facts["watermark"][refs.index].mean(axis=1)
+            shares[layer] = float(marked.max())
+        best_layer = max(shares, key=shares.get)
+        refs = concepts.references(best_layer, "relmax")
+        channel = int(facts["watermark"][refs.index].mean(axis=1).argmax())
+        boxes = refs.box[channel]
+    assert shares[best_layer] >= 0.9, shares
+    assert (boxes[:, 0] < 8).all() and (boxes[:, 2] < 8).all()  # the top-left corner
+
+
+def test_spray_on_concept_relevance_separates_the_watermarked(
+    demo_dir: Path, facts: dict[str, Any]
+) -> None:
+    category = _watermark_class_analysis(demo_dir, "concepts", facts)
+    truth = facts["watermark"][category.index]
+    best = max(adjusted_rand_score(truth, labels) for labels in category.clusterings.values())
+    assert best >= 0.8
 
 
 def test_relevance_concentrates_on_the_watermark(demo_dir: Path, facts: dict[str, Any]) -> None:

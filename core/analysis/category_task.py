@@ -42,7 +42,8 @@ def analyse_category(
 ) -> CategoryAnalysis:
     """Run ``pipeline`` on the attributions of dataset ``index``; a single processor's output is
     stored under ``name``."""
-    data = load_attributions(attributions, index)
+    load_rows = getattr(attributions, "load_rows", None)  # concept features (concept_features.py)
+    data = load_rows(index) if load_rows is not None else load_attributions(attributions, index)
     outputs = pipeline(data, io=store, progress=progress)
     if not isinstance(outputs, Mapping):  # a single processor, not a pipeline
         outputs = {name: outputs}

@@ -18,6 +18,7 @@ from relscope.core.attribution.composite import (
     SpecialFirstLayerMapComposite,
     resolve_rule,
 )
+from relscope.core.attribution.conditions import concept_relevance
 from relscope.core.attribution.layer_types import (
     Activation,
     AvgPool,
@@ -61,6 +62,7 @@ __all__ = [
     "Sum",
     "Summation",
     "attribute",
+    "concept_relevance",
     "get_attributor",
     "get_composite",
     "make_attr_output",

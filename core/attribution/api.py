@@ -37,8 +37,9 @@ def attribute(
     composite: Composite | str | None = None,
     attributor: str | type[Attributor] = "gradient",
     return_convergence_delta: bool = False,
+    conditions: Any = None,
     **attributor_params: Any,
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+) -> Any:
     """Relevance of ``inputs`` (batch first, same shape) for ``target``.
 
     ``target``: an int class, one int per sample, a tensor of output relevance, a callable
@@ -46,8 +47,17 @@ def attribute(
     output relevance. ``composite``: a Composite, a registered name, or None (plain gradient).
     ``attributor``: a registered name or Attributor class, built with ``attributor_params``.
     With ``return_convergence_delta=True`` also returns, per sample, the output relevance minus
-    the input relevance (zero when relevance is conserved).
+    the input relevance (zero when relevance is conserved). ``conditions`` (``{layer: channels}``
+    or a list of them) keeps only the relevance through those channels (see ``conditions.py``).
     """
+    if conditions is not None:
+        if return_convergence_delta:
+            raise AttributionError("return_convergence_delta cannot be combined with conditions")
+        from relscope.core.attribution.conditions import conditional_attribute
+
+        return conditional_attribute(
+            model, inputs, conditions, target, composite, attributor, **attributor_params
+        )
     if isinstance(composite, str):
         composite = get_composite(composite)
     elif composite is not None and not isinstance(composite, Composite):

@@ -53,6 +53,8 @@ class Project:
     path: Path | None = None
     #: optional one-line note shown under the project tabs (relscope's own key; ViRelAy skips it)
     description: str | None = None
+    #: concepts files (relscope extension key ``concepts.sources``; ViRelAy ignores it)
+    concepts: list[Path] = attrs.field(factory=list)
 
     def read_label_map(self) -> LabelMap:
         """The project's label map."""
@@ -140,9 +142,14 @@ def project_from_mapping(document: Any, base: Path, source: str) -> Project:
     description = data.get("description")
     if description is not None and not isinstance(description, str):
         raise DataFormatError(f"{source}: key 'project.description' must be a string")
+    concepts = []
+    if data.get("concepts") is not None:
+        if not isinstance(data["concepts"], Mapping):
+            raise DataFormatError(f"{source}: key 'project.concepts' must be a mapping")
+        concepts = _sources(data["concepts"], "project.concepts.", base, source)
     return Project(
         name, model, label_map, dataset, attributions, list(merged.values()),
-        description=description,
+        description=description, concepts=concepts,
     )  # fmt: skip
 
 
@@ -190,6 +197,8 @@ def project_to_mapping(project: Project, base: Path) -> dict[str, Any]:
         ]
     if project.description is not None:
         data["description"] = project.description
+    if project.concepts:
+        data["concepts"] = {"sources": [relative_path(p, base) for p in project.concepts]}
     return {"project": data}
 
 

@@ -31,7 +31,8 @@ def register_commands(subparsers: Any) -> None:
         description="Analyse the attributions of each category with a pipeline (default: spray) "
         "and write embeddings and clusterings to an analysis HDF5 file.",
     )
-    parser.add_argument("attribution", type=Path, nargs="+", help="attribution HDF5 file(s)")
+    parser.add_argument("attribution", type=Path, nargs="*", help="attribution HDF5 file(s)")
+    parser.add_argument("--features", help="analyse concept relevances instead: CONCEPTS.h5:LAYER")
     parser.add_argument("--label-map", type=Path, required=True, help="label-map JSON")
     parser.add_argument("--out", type=Path, required=True, help="analysis HDF5 file to write")
     parser.add_argument(
@@ -140,7 +141,16 @@ def _run(args: argparse.Namespace) -> int:
         args.pipeline, args.n_eigval, args.n_neighbors, args.clusters, args.jobs, args.task
     )
     pipeline = recipe()  # built here too: a bad --task fails before any work
-    attributions = AttributionSet(args.attribution, label_map=label_map)
+    if bool(args.features) == bool(args.attribution) or (
+        args.features and (args.scheduler or args.dask_workers)
+    ):
+        raise AnalyzeError("give attribution files or --features CONCEPTS.h5:LAYER (not on Dask)")
+    if args.features:
+        from relscope.core.analysis.concept_features import ConceptFeatures
+
+        attributions: Any = ConceptFeatures(args.features)
+    else:
+        attributions = AttributionSet(args.attribution, label_map=label_map)
     members = category_indices(attributions, label_map)
     categories = select_categories(label_map, args.categories)
     planned = []

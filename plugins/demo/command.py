@@ -24,6 +24,8 @@ METHODS = (
 )
 #: samples the demo evaluates (pixel flipping of 2×2 regions, 16 steps, against random)
 EVALUATION_SAMPLES = 128
+#: the convolutions whose channels the demo's concepts are
+CONCEPT_LAYERS = ("3", "6")
 TRAINING = {"epochs": 12, "batch_size": 64, "lr": 2e-3, "seed": 0, "format": 2}
 
 
@@ -149,6 +151,30 @@ def _describe(path: Path, text: str) -> None:
         write_project(project, path)
 
 
+def _concepts(out: Path, project: Path, quiet: list[str]) -> None:
+    """Concepts (CRP) of the CNN's last two convolutions, and SpRAy on them, into ``project``."""
+    _stage(
+        4, f"concepts of convolutions {' and '.join(CONCEPT_LAYERS)} → concepts.h5, SpRAy on them"
+    )
+    layers = [flag for layer in CONCEPT_LAYERS for flag in ("--layer", layer)]
+    _run_cli(
+        [
+            "concepts", "--model", MODEL_SPEC, "--weights", str(out / "model.pt"),
+            "--data", str(out / "input.h5"), "--composite", "epsilon_plus_flat", *layers,
+            "--batch-size", "128", "--workers", "0", "--out", str(out / "concepts.h5"),
+            "--project", str(project), "--resume", *quiet,
+        ]
+    )  # fmt: skip
+    _run_cli(
+        [
+            "analyze", "--features", f"{out / 'concepts.h5'}:{CONCEPT_LAYERS[-1]}",
+            "--label-map", str(out / "label-map.json"), "--cache", str(out / "cache.h5"),
+            "--project", str(project), "--method", "concepts",
+            "--out", str(out / "analysis-concepts.h5"), "--clusters", "2..10", *quiet,
+        ]
+    )  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the six stages; serve unless ``--no-serve``."""
     out: Path = args.out
@@ -219,6 +245,7 @@ def run(args: argparse.Namespace) -> int:
         link_evaluation(project, out / f"evaluation-{stem}.json")
         projects.append(project)
 
+    _concepts(out, projects[0], quiet)
     _stage(5, f"project files: {', '.join(p.name for p in projects)} in {out}")
     if args.no_serve:
         return 0
