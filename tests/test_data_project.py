@@ -210,3 +210,24 @@ def test_yaml_text_is_plain(tmp_path):
             path: in.h5
         """
     )
+
+
+def test_relscope_extension_keys_survive_a_rewrite(tmp_path):
+    """``description``, ``concepts`` and ``evaluation`` are relscope's own keys: reading and writing
+    a project (as ``attribute --project`` and ``analyze --project`` do) keeps every one."""
+    from relscope.core.data.project import read_project, write_project
+
+    (tmp_path / "label-map.json").write_text("[]")
+    (tmp_path / "input.h5").write_bytes(b"")
+    path = tmp_path / "project.yaml"
+    path.write_text(
+        "project:\n  name: p\n  model: m\n  label_map: label-map.json\n"
+        "  dataset: {name: d, type: hdf5, path: input.h5}\n"
+        "  description: a note\n  concepts: {sources: [c.h5]}\n  evaluation: runs/evaluation.json\n"
+    )
+    project = read_project(path)
+    assert project.evaluation == tmp_path / "runs" / "evaluation.json"
+    write_project(project, path)
+    again = yaml.safe_load(path.read_text())["project"]
+    assert again["evaluation"] == "runs/evaluation.json"
+    assert again["concepts"] == {"sources": ["c.h5"]} and again["description"] == "a note"

@@ -55,6 +55,8 @@ class Project:
     description: str | None = None
     #: concepts files (relscope extension key ``concepts.sources``; ViRelAy ignores it)
     concepts: list[Path] = attrs.field(factory=list)
+    #: the evaluation file (relscope extension key ``evaluation``; ViRelAy ignores it)
+    evaluation: Path | None = None
 
     def read_label_map(self) -> LabelMap:
         """The project's label map."""
@@ -147,9 +149,13 @@ def project_from_mapping(document: Any, base: Path, source: str) -> Project:
         if not isinstance(data["concepts"], Mapping):
             raise DataFormatError(f"{source}: key 'project.concepts' must be a mapping")
         concepts = _sources(data["concepts"], "project.concepts.", base, source)
+    evaluation = data.get("evaluation")
+    if evaluation is not None and (not isinstance(evaluation, str) or not evaluation):
+        raise DataFormatError(f"{source}: key 'project.evaluation' must be a file name")
     return Project(
         name, model, label_map, dataset, attributions, list(merged.values()),
         description=description, concepts=concepts,
+        evaluation=None if evaluation is None else base / evaluation,
     )  # fmt: skip
 
 
@@ -199,6 +205,8 @@ def project_to_mapping(project: Project, base: Path) -> dict[str, Any]:
         data["description"] = project.description
     if project.concepts:
         data["concepts"] = {"sources": [relative_path(p, base) for p in project.concepts]}
+    if project.evaluation is not None:
+        data["evaluation"] = relative_path(project.evaluation, base)
     return {"project": data}
 
 

@@ -110,10 +110,10 @@ def explainer(method: AttributionMethod, bounds: tuple[torch.Tensor, torch.Tenso
     if method.attributor is None:
         return None
     from relscope.core.registry import get_registry
-    from relscope.core.runs.dataset_attribution import _composite
+    from relscope.core.runs.dataset_attribution import composite_for_inputs
 
     def explain(model: Any, inputs: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        composite = _composite(method.composite, method.composite_params, bounds)
+        composite = composite_for_inputs(method.composite, method.composite_params, bounds)
         attributor = get_registry("attributors").create(
             method.attributor, model=model, composite=composite, **method.attributor_params
         )

@@ -68,7 +68,7 @@ class DatasetAttribution:
         channels = repeat or channels
         bounds = tuple(b.to(device) for b in preprocessing.bounds(channels))
         model = loaded.model.to(device).eval()
-        composite = _composite(self.composite, self.composite_params, bounds)
+        composite = composite_for_inputs(self.composite, self.composite_params, bounds)
         attributor = get_registry("attributors").create(
             self.attributor, model=model, composite=composite, **self.attributor_params
         )
@@ -176,7 +176,7 @@ class PreparedAttribution:
             self.source.inputs.close()
 
 
-def _composite(name: str, params: dict[str, Any], bounds: tuple[Any, Any]) -> Any:
+def composite_for_inputs(name: str, params: dict[str, Any], bounds: tuple[Any, Any]) -> Any:
     """The composite ``name`` with ``params``; the z^B box of the input normalisation is passed as
     ``low``/``high`` when the composite takes them and they were not given."""
     if name == "none":
