@@ -300,7 +300,9 @@ def _refuse(func: Any, args: tuple, kwargs: dict, mode: FunctionInterceptor) -> 
 
 def _qualified(func: Any) -> str:
     module = getattr(func, "__module__", None) or "torch"
-    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
+    name = getattr(func, "__name__", None) or repr(func)
+    if module.startswith("torch._C") or module == "torch":
+        module = "torch"
     return f"{module}.{name}"
 
 
