@@ -193,3 +193,22 @@ def test_a_cnn_composite_on_an_attention_model_warns_naming_the_layers() -> None
     with warnings.catch_warnings():
         warnings.simplefilter("error", UncoveredAttentionWarning)
         attribute(model, torch.randn(1, 3, 8), target=0, composite="attn_lrp")
+
+
+def test_a_plain_import_and_the_cli_never_import_transformers() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from relscope.core.attribution import attribute, get_composite\n"
+        "import relscope.core.model_loading, relscope.plugins.rules.transformers_lrp\n"
+        "from relscope.core.cli.main import main\n"
+        "assert main(['list', 'composites']) == 0\n"
+        "get_composite('attn_lrp')\n"
+        "bad = [m for m in ('transformers', 'timm') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "attn_lrp" in done.stdout and "cp_lrp" in done.stdout
