@@ -212,3 +212,12 @@ def test_a_plain_import_and_the_cli_never_import_transformers() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "attn_lrp" in done.stdout and "cp_lrp" in done.stdout
+
+
+def test_dropout_is_the_identity_also_in_training_mode() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Dropout(0.5), nn.GELU(), nn.Linear(8, 3))
+    x = torch.randn(4, 6)
+    expected = attribute(model.eval(), x, target=1, composite="attn_lrp")
+    relevance = attribute(model.train(), x, target=1, composite="attn_lrp")
+    assert torch.equal(relevance, expected)

@@ -11,6 +11,7 @@ Ali et al., ICML 2022):
   gradient halved (so q and k of ``softmax(q kᵀ) v`` get a quarter, v a half); softmax keeps its
   gradient. ``F.scaled_dot_product_attention`` and ``F.multi_head_attention_forward`` get the same
   factors on their q, k, v inputs;
+- dropout (``F.dropout``, SDPA's ``dropout_p``) is the identity, also in training mode;
 - CP-LRP: the attention probabilities are constants (no gradient into q and k; the value path
   keeps its full gradient), and in a gated product the gate (an activation's output) is constant.
 
@@ -201,6 +202,13 @@ def _keep_marks(func: Any, args: tuple, kwargs: dict, mode: FunctionInterceptor)
     return output
 
 
+def _dropout(func: Any, args: tuple, kwargs: dict, mode: FunctionInterceptor) -> Any:
+    """Dropout is the identity (also in training mode), marks included."""
+    if not args or not is_signal(args[0]):
+        return NotImplemented
+    return args[0]
+
+
 def _softmax(func: Any, args: tuple, kwargs: dict, mode: FunctionInterceptor) -> Any:
     if not args or not is_signal(args[0]):
         return NotImplemented
@@ -278,6 +286,11 @@ def _fused_attention(variant: AttentionVariant) -> Any:
             return NotImplemented
         q, k, v = variant.attention_inputs(*values)
         new_args, new_kwargs = list(args), dict(kwargs)
+        if func is F.scaled_dot_product_attention:  # dropout: the identity
+            if len(new_args) > 4:
+                new_args[4] = 0.0
+            elif "dropout_p" in new_kwargs:
+                new_kwargs["dropout_p"] = 0.0
         for i, (name, value) in enumerate(zip(names, (q, k, v))):
             if i < len(new_args):
                 new_args[i] = value
@@ -333,9 +346,9 @@ _MARK_KEEPERS = (
     torch.Tensor.double,
     torch.Tensor.contiguous,
     torch.Tensor.clone,
-    F.dropout,
-    torch.dropout,
 )
+
+_DROPOUTS = (F.dropout, torch.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout)
 
 #: torch's fused attention kernels that bypass the functions above: refused, never mis-attributed
 _UNRECOGNISED_ATTENTION = tuple(
@@ -389,6 +402,8 @@ def attention_handlers(variant: str) -> dict[Any, tuple[str, Any]]:
     table[F.normalize] = ("norm", _normalize)
     for fn in _MARK_KEEPERS:
         table[fn] = ("mark", _keep_marks)
+    for fn in _DROPOUTS:
+        table[fn] = ("mark", _dropout)
     for fn in _UNRECOGNISED_ATTENTION:
         table[fn] = ("refused", _refuse)
     return table
