@@ -12,6 +12,11 @@ the Python/torch baseline included) is measured for each configuration alone, in
     .venv/bin/python benchmarks/attribution.py                      # vgg16 and resnet50, 5 runs
     .venv/bin/python benchmarks/attribution.py --models vgg16 --runs 7
     .venv/bin/python benchmarks/attribution.py --composites epsilon_plus_flat epsilon_gamma_box
+    .venv/bin/python benchmarks/attribution.py --models vit_b_16 hf_llama   # attn_lrp, cp_lrp
+
+Attention models (``vit_*``, ``swin_*``, ``maxvit_t``, and ``hf_llama``: a random 6-layer
+Hugging Face LLaMA, hidden 512, one sequence of 256 tokens attributed at its input embeddings) are
+measured with ``attn_lrp`` and ``cp_lrp`` unless ``--composites`` says otherwise.
 
 resnet50's residual additions and batch norms need canonizers; the composites take whatever the
 ``default_canonizers`` hook returns for the model (printed per model), and no canonizer when no
@@ -53,6 +58,36 @@ def composite_params(name: str) -> dict:
     return {"low": (0 - mean) / std, "high": (1 - mean) / std}
 
 
+#: attention models and the composites they are measured with by default
+TRANSFORMER_COMPOSITES = ["attn_lrp", "cp_lrp"]
+#: the Hugging Face model: a 6-layer LLaMA, hidden size 512, sequences of 256 tokens
+HF_LLAMA = "hf_llama"
+LLAMA_SEQUENCE = 256
+
+
+def build_llama(batch: int):
+    """A random 6-layer LLaMA (hidden 512, 8 heads, MLP 1376) as ``embeddings -> last logits``."""
+    import torch
+    import transformers
+    from torch import nn
+
+    config = transformers.LlamaConfig(
+        vocab_size=1000, hidden_size=512, intermediate_size=1376, num_hidden_layers=6,
+        num_attention_heads=8, num_key_value_heads=8,
+    )  # fmt: skip
+    lm = transformers.LlamaForCausalLM(config).eval()
+
+    class Wrapped(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lm = lm
+
+        def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+            return self.lm(inputs_embeds=embeddings).logits[:, -1]
+
+    return Wrapped().eval(), torch.randn(batch, LLAMA_SEQUENCE, 512), list(range(batch))
+
+
 def build(model_name: str, batch: int, threads: int):
     """The model (random weights, eval mode), a seeded input batch and one target per sample."""
     import torch
@@ -60,8 +95,18 @@ def build(model_name: str, batch: int, threads: int):
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    if model_name == HF_LLAMA:
+        return build_llama(1)
     model = torchvision.models.get_model(model_name, weights=None).eval()
+    for module in model.modules():  # torchvision zero-initialises ViT heads
+        if isinstance(module, torch.nn.Linear) and not module.weight.any():
+            torch.nn.init.normal_(module.weight, std=0.02)
     return model, torch.randn(batch, 3, 224, 224), list(range(batch))
+
+
+def is_transformer(model_name: str) -> bool:
+    """Attention models get attn_lrp/cp_lrp instead of the CNN composites."""
+    return model_name == HF_LLAMA or model_name.startswith(("vit_", "swin_", "maxvit"))
 
 
 def runner(config: str, model, x, target):
@@ -147,12 +192,16 @@ def main() -> None:
         return
 
     print(
-        f"batch {args.batch} x 3 x 224 x 224, torch threads {args.threads}; time: median of "
+        f"batch {args.batch} x 3 x 224 x 224 (hf_llama: 1 x 256 tokens x 512), torch threads "
+        f"{args.threads}; time: median of "
         f"{args.runs} runs after 1 warm-up, configurations interleaved round-robin in one process; "
         "peak RSS: one run per configuration, each in its own process"
     )
     for model_name in args.models:
-        configs = ["forward", "gradient", *args.composites]
+        composites = args.composites
+        if is_transformer(model_name) and args.composites == LRP_COMPOSITES:
+            composites = TRANSFORMER_COMPOSITES
+        configs = ["forward", "gradient", *composites]
         memory = {}
         for config in configs:
             memory[config] = subprocess_json("--memory-worker", model_name, config, args=args)

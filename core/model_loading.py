@@ -1,6 +1,6 @@
 """Load a model from a short specification, for the CLI: ``torchvision:<name>`` (random weights
-unless a state dict is given), ``package.module:factory``, or a TorchScript file; ``--weights``
-loads a state dict. Nothing is downloaded."""
+unless a state dict is given), ``package.module:factory``, ``hf:<saved from_pretrained folder>``,
+or a TorchScript file; ``--weights`` loads a state dict. Nothing is downloaded."""
 
 from __future__ import annotations
 
@@ -210,6 +210,13 @@ def _load_model_spec(
             )
         if mean_t is None and std_t is None:
             mean_t, std_t = IMAGENET_MEAN, IMAGENET_STD
+    elif spec.startswith("hf:"):
+        from relscope.core.hf_loading import load_hf_folder
+
+        model, preprocessing = load_hf_folder(spec.split(":", 1)[1])
+        if mean_t is None and std_t is None and "image_mean" in preprocessing:
+            mean_t = _floats(preprocessing.get("image_mean"), "mean (preprocessor_config.json)")
+            std_t = _floats(preprocessing.get("image_std"), "std (preprocessor_config.json)")
     elif Path(spec).is_file():
         model = _torchscript_model(Path(spec))
         torchscript = True
@@ -217,8 +224,8 @@ def _load_model_spec(
         model = _factory_model(spec)
     else:
         raise ModelLoadError(
-            f"model {spec!r}: expected torchvision:<name>, package.module:factory, or an existing "
-            "TorchScript file"
+            f"model {spec!r}: expected torchvision:<name>, package.module:factory, hf:<folder>, or "
+            "an existing TorchScript file"
         )
     if weights is not None:
         load_weights(model, weights)

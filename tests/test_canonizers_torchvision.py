@@ -8,7 +8,6 @@ the large ones are marked slow (``benchmarks/torchvision_zoo.py`` runs all of th
 
 from __future__ import annotations
 
-import re
 import typing
 from pathlib import Path
 
@@ -18,14 +17,13 @@ from torch import nn
 from torchvision import models
 
 from relscope.core.attribution import Gradient, attribute, get_composite
+from relscope.core.attribution.attention_coverage import UncoveredAttentionWarning
 from relscope.core.attribution.sum_layer import Sum
-from relscope.core.errors import UnsupportedModelError
 from relscope.core.plugin_manager import default_plugin_manager
 from relscope.plugins.canonizers.convnext import ConvNeXtBlockCanonizer
 from relscope.plugins.canonizers.pass_through import PassThroughCanonizer
 from relscope.plugins.canonizers.squeeze_excitation import GatedProduct, SqueezeExcitationCanonizer
 from relscope.plugins.canonizers.torchvision_models import (
-    UNSUPPORTED,
     CNNCanonizer,
     ConvNeXtCanonizer,
     InceptionCanonizer,
@@ -64,8 +62,12 @@ def model_class(name: str) -> type:
     return typing.get_type_hints(models.get_model_builder(name))["return"]
 
 
-def is_unsupported(name: str) -> bool:
-    return issubclass(model_class(name), tuple(UNSUPPORTED))
+#: the attention models: attn_lrp / cp_lrp (tests/test_attention_models.py), no canonizer
+ATTENTION = (models.VisionTransformer, models.SwinTransformer, models.MaxVit)
+
+
+def is_attention(name: str) -> bool:
+    return issubclass(model_class(name), ATTENTION)
 
 
 def default_canonizers(model: nn.Module) -> list | None:
@@ -107,29 +109,27 @@ def test_default_canonizers_hook_knows_alexnet_and_ignores_other_models() -> Non
 
 
 @pytest.mark.parametrize("name", ["vit_b_16", "swin_t", "swin_v2_t", "maxvit_t"])
-def test_attention_models_are_refused_before_anything_changes(name: str) -> None:
+def test_attention_models_need_no_canonizer_and_cnn_composites_warn(name: str) -> None:
     model = build(name, device="meta")
-    with pytest.raises(
-        UnsupportedModelError,
-        match=r"^not supported yet: .*attention in \w+ "
-        r"\(first at [\w.]+ \(\w*Attention\w*\)\)",
+    assert default_canonizers(model) == []
+    with pytest.warns(
+        UncoveredAttentionWarning,
+        match=r"composite 'epsilon_plus_flat' has no rule for attention; uncovered attention "
+        r"layers: [\w.]+ \(\w*Attention\w*\)",
     ):
-        default_canonizers(model)
-    with pytest.raises(UnsupportedModelError):
         with get_composite("epsilon_plus_flat").context(model):
-            pass  # pragma: no cover - never reached
+            pass
     assert not any(isinstance(m, Sum) for m in model.modules())
 
 
-def test_unsupported_models_are_listed_with_their_reason_in_the_docs() -> None:
+def test_attention_models_are_listed_as_supported_in_the_docs() -> None:
     text = DOCS.read_text()
-    unsupported = [name for name in ZOO if is_unsupported(name)]
-    assert len(unsupported) >= 10  # ViT, Swin v1/v2, MaxViT
-    for name in unsupported:
-        assert re.search(rf"^\| `{name}` \| .*attention", text, re.MULTILINE), name
-    for name in ZOO:
-        if not is_unsupported(name):
-            assert not re.search(rf"^\| `{name}` \|.*not supported", text, re.MULTILINE), name
+    supported = text.split("## Supported")[1].split("## ")[0]
+    attention = [name for name in ZOO if is_attention(name)]
+    assert len(attention) >= 10  # ViT, Swin v1/v2, MaxViT
+    for name in attention:
+        assert f"`{name}`" in supported, name
+    assert "## Not supported yet" not in text
 
 
 # -- ResNet: conservation through explicit residual sums ------------------------------------------
@@ -287,7 +287,7 @@ def test_densenet_keeps_batch_norms_before_relus_and_says_why() -> None:
 def zoo_params() -> list:
     params = []
     for name in ZOO:
-        slow = not is_unsupported(name) and name not in FAST
+        slow = name not in FAST
         params.append(pytest.param(name, marks=pytest.mark.slow) if slow else name)
     return params
 
@@ -306,21 +306,25 @@ def calibrate_batchnorm(model: nn.Module, batch: torch.Tensor) -> None:
 
 
 @pytest.mark.parametrize("name", zoo_params())
-def test_every_torchvision_classifier_attributes_or_is_refused(name: str) -> None:
-    if is_unsupported(name):
-        with pytest.raises(UnsupportedModelError, match="not supported yet"):
-            default_canonizers(build(name, device="meta"))
-        return
+def test_every_torchvision_classifier_attributes(name: str) -> None:
     torch.manual_seed(0)
     model = build(name)
     size = FAST.get(name, 299 if name == "inception_v3" else 224)
     calibrate_batchnorm(model, torch.randn(4, 3, size, size))
     x = torch.randn(1, 3, size, size)
     before = snapshot(model, x)
-    for composite in (
-        get_composite("epsilon_plus_flat"),
-        get_composite("epsilon_gamma_box", low=-3.0, high=3.0),
-    ):
+    if is_attention(name):
+        for module in model.modules():  # torchvision zero-initialises the ViT head
+            if isinstance(module, nn.Linear) and not module.weight.any():
+                nn.init.normal_(module.weight, std=0.02)
+        before = snapshot(model, x)
+        composites = [get_composite("attn_lrp"), get_composite("cp_lrp")]
+    else:
+        composites = [
+            get_composite("epsilon_plus_flat"),
+            get_composite("epsilon_gamma_box", low=-3.0, high=3.0),
+        ]
+    for composite in composites:
         output, relevance = Gradient(model, composite)(x, 0)
         assert relevance.shape == x.shape
         assert torch.isfinite(relevance).all()

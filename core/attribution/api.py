@@ -79,6 +79,8 @@ def attribute(
         return relevance
     with torch.no_grad():
         out_relevance = attr_output(output)
+        if getattr(composite, "gradient_times_input", False):  # output relevance: y ∘ gradient
+            out_relevance = out_relevance * output
         delta = out_relevance.reshape(out_relevance.shape[0], -1).sum(1) - relevance.reshape(
             relevance.shape[0], -1
         ).sum(1).to(out_relevance.dtype)

@@ -103,6 +103,8 @@ class Attributor(EchoesParameters):
             if not output.requires_grad:
                 raise AttributionError("the model output does not depend on the input")
             (grad,) = torch.autograd.grad(output, inputs, grad_outputs=grad_output)
+        if getattr(self.composite, "gradient_times_input", False):  # AttnLRP/CP-LRP form
+            grad = grad * inputs.detach()
         return output.detach(), grad
 
 

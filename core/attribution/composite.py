@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from relscope.core.attribution.attention_coverage import warn_uncovered_attention
 from relscope.core.attribution.canonizer import Canonizer
 from relscope.core.attribution.linear_rule import normalize_zero_params
 from relscope.core.attribution.rule import Rule, RuleHandle, install_forward
@@ -208,6 +209,7 @@ class Composite(EchoesParameters):
                 except RuleConfigurationError as exc:
                     raise RuleConfigurationError(f"layer {name or '<model>'!r}: {exc}") from None
                 self._handles.append((name, module, handle, attached))
+            warn_uncovered_attention(self, model)
         except BaseException:
             self.remove()
             raise

@@ -16,7 +16,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--model",
         required=True,
-        help="torchvision:<name>, package.module:factory, or a TorchScript file",
+        help="torchvision:<name>, package.module:factory, hf:<saved from_pretrained folder>, or a "
+        "TorchScript file",
     )
     group.add_argument("--weights", type=Path, help="state dict file to load into the model")
     group.add_argument(

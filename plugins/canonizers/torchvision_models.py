@@ -9,7 +9,7 @@ hook so that every composite applies them without being asked.
 | GoogLeNet, Inception v3 | ``inception``: batch-norm merging, input transform passes, graph |
 | DenseNet, MobileNet v2/v3, EfficientNet (v1/v2), RegNet, MNASNet, ShuffleNet v2, SqueezeNet | ``cnn``: batch-norm merging, squeeze-excitation gates, graph |
 | AlexNet | none needed |
-| ViT, Swin (v1/v2), MaxViT | not supported yet (attention): a clear error |
+| ViT, Swin (v1/v2), MaxViT | none (``attn_lrp`` / ``cp_lrp`` handle attention) |
 """
 
 from __future__ import annotations
@@ -21,14 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 from torchvision import models
-from torchvision.models.maxvit import RelativePositionalMultiHeadAttention
-from torchvision.models.swin_transformer import ShiftedWindowAttention, ShiftedWindowAttentionV2
 
 from relscope.core import hookimpl
 from relscope.core.attribution.attribute_canonizer import AttributeCanonizer
 from relscope.core.attribution.canonizer import Canonizer
 from relscope.core.attribution.canonizer_chain import CompositeCanonizer
-from relscope.core.errors import UnsupportedModelError
 from relscope.plugins.canonizers.batchnorm import MergeBatchNorm
 from relscope.plugins.canonizers.convnext import ConvNeXtBlockCanonizer
 from relscope.plugins.canonizers.graph import GraphCanonizer
@@ -113,16 +110,6 @@ class InceptionCanonizer(CompositeCanonizer):
         super().__init__([MergeBatchNorm(), InputTransformCanonizer(), GraphCanonizer()])
 
 
-#: model class -> (what cannot be attributed yet, the layer types that do it)
-UNSUPPORTED: dict[type[nn.Module], tuple[str, tuple[type[nn.Module], ...]]] = {
-    models.VisionTransformer: ("self-attention", (nn.MultiheadAttention,)),
-    models.SwinTransformer: (
-        "shifted-window self-attention",
-        (ShiftedWindowAttention, ShiftedWindowAttentionV2),
-    ),
-    models.MaxVit: ("relative-position self-attention", (RelativePositionalMultiHeadAttention,)),
-}
-
 _FAMILIES: tuple[tuple[tuple[type[nn.Module], ...], type[Canonizer] | None], ...] = (
     ((models.VGG,), VGGCanonizer),
     ((models.ResNet,), ResNetCanonizer),
@@ -142,29 +129,16 @@ _FAMILIES: tuple[tuple[tuple[type[nn.Module], ...], type[Canonizer] | None], ...
         CNNCanonizer,
     ),
     ((models.AlexNet,), None),
+    # attention models: AttnLRP/CP-LRP need no canonizer; CNN composites warn about attention
+    ((models.VisionTransformer, models.SwinTransformer, models.MaxVit), None),
 )
 
 
 def torchvision_canonizers(model: nn.Module) -> list[Canonizer] | None:
     """Fresh canonizers for a torchvision classification model; None for any other model.
 
-    Raises :class:`UnsupportedModelError` (before anything runs) for models with operations no
-    canonizer handles yet, naming the operation and the layer.
+    ViT, Swin and MaxViT need none (their attention is handled by ``attn_lrp``/``cp_lrp``).
     """
-    for model_type, (what, layer_types) in UNSUPPORTED.items():
-        if isinstance(model, model_type):
-            where = next(
-                (
-                    f"{name} ({type(m).__name__})"
-                    for name, m in model.named_modules()
-                    if isinstance(m, layer_types)
-                ),
-                type(model).__name__,
-            )
-            raise UnsupportedModelError(
-                f"not supported yet: {what} in {type(model).__name__} (first at {where}); "
-                "there is no LRP rule for attention here yet"
-            )
     for family, canonizer in _FAMILIES:
         if isinstance(model, family):
             return [] if canonizer is None else [canonizer()]

@@ -95,29 +95,48 @@ def run(args: argparse.Namespace) -> int:
     generator = torch.Generator().manual_seed(args.seed)
     example = torch.randn(1, *shape, generator=generator)
 
+    from relscope.core.attribution.function_rule_report import (
+        attention_blocks,
+        function_rule_lines,
+        is_norm_layer,
+    )
+
     sums: dict[str, float] = {}
     handles = []
     input_sum: float | None = None
+    times_input = getattr(composite, "gradient_times_input", False)  # attn_lrp, cp_lrp
+    blocks = attention_blocks(model)
+    counts: dict[str, int] = {}
     with composite.context(model):
         try:
-            if args.relevance_sums:
+            if args.relevance_sums or times_input:
                 for name, module in model.named_modules():
-                    if next(module.children(), None) is not None:
+                    if next(module.children(), None) is not None and name not in blocks:
                         continue
 
                     def hook(module: Any, inputs: Any, output: Any, name: str = name) -> None:
+                        if isinstance(output, tuple) and output:
+                            output = output[0]
                         if isinstance(output, torch.Tensor) and output.requires_grad:
-                            output.register_hook(
-                                lambda grad, name=name: sums.__setitem__(name, float(grad.sum()))
-                            )
+                            value = output.detach() if times_input else None
 
-                    handles.append(module.register_forward_hook(hook))
+                            def record(grad: Any, name: str = name, value: Any = value) -> None:
+                                total = grad * value if value is not None else grad
+                                sums[name] = float(total.sum())
+
+                            output.register_hook(record)
+
+                    if args.relevance_sums:
+                        handles.append(module.register_forward_hook(hook))
                 leaf = example.clone().requires_grad_(True)
                 output = model(leaf)
+                if hasattr(composite, "function_counts"):
+                    counts = composite.function_counts()
                 target = torch.zeros_like(output)
                 target[0, int(output[0].reshape(output.shape[1], -1).sum(1).argmax())] = 1.0
                 (grad,) = torch.autograd.grad(output, leaf, grad_outputs=target)
-                input_sum = float(grad.sum())
+                input_sum = float((grad * example).sum() if times_input else grad.sum())
+                output_sum = float((output.detach() * target).sum()) if times_input else 1.0
             else:
                 with torch.no_grad():
                     model(example)
@@ -142,6 +161,13 @@ def run(args: argparse.Namespace) -> int:
         if next(module.children(), None) is not None:
             continue
         rule = rules.get(name)
+        if rule is None and times_input and is_norm_layer(module):
+            rule_text = "norm: 1/std constant (function rule)"
+            rows.append(
+                [name, type(module).__name__, rule_text]
+                + (["" if name not in sums else f"{sums[name]:.6g}"] if args.relevance_sums else [])
+            )
+            continue
         text = rule.describe() if rule is not None else "gradient"
         row = [name, type(module).__name__, text]
         if args.relevance_sums:
@@ -159,8 +185,14 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"model {args.model}, composite {args.composite}, input shape {tuple(shape)}")
     print(format_table(headers, rows))
-    if input_sum is not None:
-        print(f"relevance sum at the input: {input_sum:.6g} (output relevance: 1)")
+    for line in function_rule_lines(composite, model, counts):
+        print(line)
+    if args.relevance_sums and blocks:
+        print("relevance sum at each attention block's output:")
+        for name in blocks:
+            print(f"  {name}: {sums[name]:.6g}" if name in sums else f"  {name}: -")
+    if input_sum is not None and args.relevance_sums:
+        print(f"relevance sum at the input: {input_sum:.6g} (output relevance: {output_sum:.6g})")
     if covered_linear:
         for name, kind in uncovered_linear:
             print(f"warning: linear layer {name!r} ({kind}) gets no rule and keeps its gradient")
