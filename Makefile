@@ -6,7 +6,7 @@ VPY := $(VENV)/bin/python
 TORCH := torch==2.14.1 torchvision==0.29.1
 PORT ?= 8080
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install browser lint clean
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,14 @@ install: $(VPY)
 demo: install
 	$(VENV)/bin/relscope demo --port $(PORT)
 
-test: install
+# The browser tests drive Debian's chromium; install it when it is missing (as root, or via sudo).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends chromium; }
+
+test: install browser
 	$(VPY) -m pytest
 
 lint: install

@@ -24,10 +24,10 @@ import torch
 import torchvision
 
 from relscope.core.attribution import get_attributor, get_composite
-from relscope.core.data.attribute_dataset import Preprocessing, attribute_dataset
-from relscope.core.data.digits import write_digits
 from relscope.core.data.inputs import Hdf5Inputs
 from relscope.core.model_loading import IMAGENET_MEAN, IMAGENET_STD
+from relscope.core.runs.attribution_run import Preprocessing, attribute_dataset
+from relscope.plugins.demo.digits import write_digits
 from relscope.plugins.demo.model import SmallCNN
 
 

@@ -93,3 +93,7 @@ class AttributeUsageError(RelscopeError):
 class DistributedError(RelscopeError):
     """A distributed run cannot start or finish: no torchrun environment, Dask missing or
     unreachable, a rank or worker that failed."""
+
+
+class ParameterError(RelscopeError, ValueError):
+    """A registered object was given a parameter it does not accept, or a value it refuses."""

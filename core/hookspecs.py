@@ -46,6 +46,11 @@ def register_colormaps(register: Any) -> None:
 
 
 @hookspec
+def register_datasets(register: Any) -> None:
+    """Register built-in data sets for ``--data builtin:NAME``: ``register("digits", write)``."""
+
+
+@hookspec
 def register_commands(subparsers: Any) -> None:
     """Add sub-commands to the ``relscope`` CLI (an ``argparse`` sub-parsers object)."""
 

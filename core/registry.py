@@ -13,7 +13,23 @@ from typing import Any
 
 import attrs
 
-from relscope.core.errors import PluginConflictError, UnknownNameError
+from relscope.core.errors import (
+    ParameterError,
+    PluginConflictError,
+    ProcessorError,
+    RuleConfigurationError,
+    UnknownNameError,
+)
+from relscope.core.parameters import Parameter, parameters_of
+
+#: the error a kind's :meth:`Registry.create` raises for a parameter it does not accept
+PARAMETER_ERRORS: dict[str, type[Exception]] = {
+    "rules": RuleConfigurationError,
+    "composites": RuleConfigurationError,
+    "canonizers": RuleConfigurationError,
+    "attributors": RuleConfigurationError,
+    "processors": ProcessorError,
+}
 
 #: registry kind -> the collecting hook that fills it
 REGISTRY_HOOKS: dict[str, str] = {
@@ -24,6 +40,7 @@ REGISTRY_HOOKS: dict[str, str] = {
     "processors": "register_processors",
     "panels": "register_viewer_panels",
     "colormaps": "register_colormaps",
+    "datasets": "register_datasets",
 }
 
 
@@ -46,13 +63,14 @@ class RegistryEntry:
         return self.plugin
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form used by ``relscope list ... --json``."""
+        """JSON-ready form used by ``relscope list ... --json`` (with the accepted parameters)."""
         return {
             "name": self.name,
             "plugin": self.plugin,
             "distribution": self.distribution,
             "version": self.version,
             "description": self.description,
+            "parameters": [p.as_dict() for p in parameters_of(self.obj).values()],
         }
 
 
@@ -72,15 +90,27 @@ def describe(obj: Any) -> str:
     return _first_line(doc)
 
 
-class Registry(Mapping[str, RegistryEntry]):
-    """A read-only, name-sorted mapping of registry entries of one kind."""
+class Registry(Mapping[str, Any]):
+    """A read-only, name-sorted mapping of one kind's registered objects.
+
+    ``registry[name]`` and ``registry.get(name)`` give the object, :meth:`entry` its provenance,
+    and :meth:`create` is the one way to turn a name, class or instance into a configured object.
+    """
 
     def __init__(self, kind: str, entries: dict[str, RegistryEntry] | None = None) -> None:
         self.kind = kind
         self._entries: dict[str, RegistryEntry] = dict(entries or {})
 
-    def __getitem__(self, name: str) -> RegistryEntry:
-        return self.get_entry(name)
+    @property
+    def singular(self) -> str:
+        """The kind in the singular, for messages (``composite``)."""
+        return self.kind[:-1] if self.kind.endswith("s") else self.kind
+
+    def __getitem__(self, name: str) -> Any:
+        return self.entry(name).obj
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._entries))
@@ -88,34 +118,75 @@ class Registry(Mapping[str, RegistryEntry]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get_entry(self, name: str) -> RegistryEntry:
-        """The entry called ``name``; an unknown name raises an error that lists the known ones."""
-        try:
-            return self._entries[name]
-        except KeyError:
-            known = ", ".join(sorted(self._entries)) or "none registered"
-            singular = self.kind[:-1] if self.kind.endswith("s") else self.kind
-            raise UnknownNameError(f"unknown {singular} {name!r}; known: {known}") from None
-
     def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        """The object registered as ``name`` (not the entry), or ``default`` when missing."""
+        """The object registered as ``name``, or ``default`` when missing."""
         entry = self._entries.get(name)
         return default if entry is None else entry.obj
 
     def lookup(self, name: str) -> Any:
-        """The object registered as ``name``; raises :class:`UnknownNameError` when missing."""
-        return self.get_entry(name).obj
+        """``registry[name]``: the object; an unknown name lists the known ones."""
+        return self[name]
+
+    def entry(self, name: str) -> RegistryEntry:
+        """The entry called ``name`` (object and provenance); unknown names list the known ones."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            known = ", ".join(sorted(self._entries)) or "none registered"
+            raise UnknownNameError(f"unknown {self.singular} {name!r}; known: {known}") from None
+
+    get_entry = entry
+
+    def entries(self) -> list[RegistryEntry]:
+        """Every entry, sorted by name."""
+        return [self._entries[name] for name in self]
+
+    def parameters(self, name_or_obj: Any) -> dict[str, Parameter]:
+        """The parameters ``create`` accepts for a name or class (none for an instance)."""
+        obj = self[name_or_obj] if isinstance(name_or_obj, str) else name_or_obj
+        return parameters_of(obj)
+
+    def create(self, name_or_obj: Any, **params: Any) -> Any:
+        """A configured object from a registered name, a class/factory, or an instance.
+
+        Parameters are bound against the factory's signature first, so a wrong one is an error
+        that names the accepted ones; an instance is returned as it is (it takes no parameters,
+        unless it offers ``with_params(**params)``).
+        """
+        error = PARAMETER_ERRORS.get(self.kind, ParameterError)
+        label = name_or_obj if isinstance(name_or_obj, str) else _label(name_or_obj)
+        obj = self[name_or_obj] if isinstance(name_or_obj, str) else name_or_obj
+        if not callable(obj) or not (inspect.isclass(obj) or inspect.isroutine(obj)):
+            if not params:
+                return obj
+            with_params = getattr(obj, "with_params", None)
+            if with_params is None:
+                raise error(f"{self.singular} {label!r} is an instance and takes no parameters")
+            return with_params(**params)
+        accepted = parameters_of(obj)
+        try:
+            inspect.signature(obj).bind(**params)
+        except TypeError as exc:
+            names = ", ".join(accepted) or "no parameters"
+            raise error(f"{self.singular} {label!r}: {exc}; it accepts: {names}") from None
+        except ValueError:  # no signature to bind against: let the call decide
+            pass
+        return obj(**params)
 
     def add(self, entry: RegistryEntry, override: bool = False) -> None:
         """Add ``entry``; a taken name is a :class:`PluginConflictError` unless ``override``."""
         existing = self._entries.get(entry.name)
         if existing is not None and not override:
             raise PluginConflictError(
-                f"{self.kind[:-1]} {entry.name!r} is registered by both plugin {existing.plugin!r} "
+                f"{self.singular} {entry.name!r} is registered by both plugin {existing.plugin!r} "
                 f"({existing.origin}) and plugin {entry.plugin!r} ({entry.origin}); "
                 "pass override=True in the later one to replace it"
             )
         self._entries[entry.name] = entry
+
+
+def _label(obj: Any) -> str:
+    return getattr(obj, "name", None) or getattr(obj, "__name__", None) or type(obj).__name__
 
 
 def collect_registry(pm: Any, kind: str) -> Registry:

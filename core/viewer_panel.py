@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -85,3 +85,37 @@ class Panel:
             "js": [f"{self.prefix}/static/{name}" for name in self.js],
             "css": [f"{self.prefix}/static/{name}" for name in self.css],
         }
+
+    @classmethod
+    def for_package(
+        cls, package: str, *, region: str, description: str, order: int = 100, **more: Any
+    ) -> Callable[[Callable[..., None]], None]:
+        """The ``register_viewer_panels`` hook of a panel package laid out the usual way: named
+        after its last package component, with ``static/<name>.js`` (and ``<name>.css`` when it
+        exists) in the package. ``more`` passes other fields (``routes``, extra ``js``)."""
+        import importlib.resources
+
+        from relscope.core.hookspecs import hookimpl
+
+        name = package.rsplit(".", 1)[-1]
+        static = importlib.resources.files(package) / "static"
+        js = (f"{name}.js", *more.pop("js", ()))
+        css = (f"{name}.css",) if (static / f"{name}.css").is_file() else ()
+        panel = cls(
+            name=name,
+            region=region,
+            static=static,
+            js=js,
+            css=(*css, *more.pop("css", ())),
+            description=description,
+            order=order,
+            **more,
+        )
+
+        @hookimpl
+        def register_viewer_panels(register: Callable[..., None]) -> None:
+            """Contribute the package's panel."""
+            register(panel)
+
+        register_viewer_panels.panel = panel  # type: ignore[attr-defined]
+        return register_viewer_panels

@@ -17,9 +17,9 @@ from threadpoolctl import threadpool_limits
 from relscope.core.analysis import Parallel, Store, content_digest
 from relscope.plugins.processors.affinities import RBFAffinity
 from relscope.plugins.processors.clusterings import DBSCAN, Agglomerative, KMeans
-from relscope.plugins.processors.distances import KNearestNeighbors
 from relscope.plugins.processors.embeddings import TSNE, EigenEmbedding, LeadingEigenvectors
 from relscope.plugins.processors.laplacians import SymmetricLaplacian
+from relscope.plugins.processors.neighbors import KNearestNeighbors
 from relscope.plugins.processors.preprocessing import Flatten, NormalizePerSample, SumChannels
 from relscope.plugins.processors.reduction import PCA
 from relscope.plugins.processors.spray import Spray

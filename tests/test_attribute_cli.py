@@ -20,6 +20,7 @@ from sklearn.datasets import load_digits
 from relscope.core.attribution import attribute, get_composite
 from relscope.core.cli.main import main
 from relscope.core.data.project import read_project
+from tests.attribution_support import assert_float32_paths_close
 from tests.conftest import FIXTURES
 
 LIMIT, BATCH = 40, 8
@@ -82,9 +83,9 @@ def test_digits_round_trip_matches_in_memory_attribution(tmp_path, models_on_pat
             for i in range(0, LIMIT, BATCH)
         ]
     )  # fmt: skip
-    np.testing.assert_allclose(data["attribution"], expected.numpy(), rtol=1e-5, atol=1e-7)
+    assert_float32_paths_close(data["attribution"], expected.numpy())
     with torch.no_grad():
-        np.testing.assert_allclose(data["prediction"], model(x).numpy(), rtol=1e-5, atol=1e-6)
+        assert_float32_paths_close(data["prediction"], model(x).numpy())
 
     # the project: relative paths, readable by the project and attribution readers
     text = yaml.safe_load((tmp_path / "run" / "project.yaml").read_text())["project"]
@@ -136,7 +137,7 @@ def test_image_folder_with_factory_normalisation_and_box_bounds(tmp_path, models
     composite = get_composite("epsilon_gamma_box", low=(0 - mean) / std, high=(1 - mean) / std)
     model = _fixture_models().rgb_cnn().eval()
     expected = torch.cat([attribute(model, x[i : i + 4], composite=composite) for i in (0, 4)])
-    np.testing.assert_allclose(data["attribution"], expected.numpy(), rtol=1e-5, atol=1e-7)
+    assert_float32_paths_close(data["attribution"], expected.numpy())
     document = yaml.safe_load((tmp_path / "out" / "p.yaml").read_text())["project"]
     assert document["dataset"]["type"] == "image_directory"
     assert document["dataset"]["path"] == "../images"
@@ -331,7 +332,7 @@ def test_weights_file_is_loaded_into_the_factory_model(tmp_path, models_on_path,
     data, attrs = _read(out)
     x, labels = _digits_inputs(8)
     with torch.no_grad():
-        np.testing.assert_allclose(data["prediction"], model(x).numpy(), rtol=1e-5, atol=1e-6)
+        assert_float32_paths_close(data["prediction"], model(x).numpy())
     gradient = attribute(model, x, target=labels.tolist())  # --composite none: plain gradient
-    np.testing.assert_allclose(data["attribution"], gradient.numpy(), rtol=1e-5, atol=1e-7)
+    assert_float32_paths_close(data["attribution"], gradient.numpy())
     assert '"weights_file": "' in attrs["relscope_config"]

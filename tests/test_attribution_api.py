@@ -22,7 +22,12 @@ from relscope.core.errors import (
     UnknownNameError,
 )
 from relscope.core.registry import get_registry
-from tests.attribution_support import grad_of, single_thread, small_cnn  # noqa: F401  (fixture)
+from tests.attribution_support import (  # noqa: F401  (fixture)
+    assert_float32_paths_close,
+    grad_of,
+    single_thread,
+    small_cnn,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -47,7 +52,7 @@ def test_every_target_form_gives_the_same_relevance(model_and_input) -> None:
     per_sample = attribute(model, x, target=[0, 1, 2], composite=composite)
     for i in range(3):
         alone = attribute(model, x[i : i + 1], target=i, composite=composite)
-        torch.testing.assert_close(per_sample[i : i + 1], alone, rtol=1e-5, atol=1e-6)
+        assert_float32_paths_close(per_sample[i : i + 1], alone)
 
 
 def test_no_target_means_each_samples_top_class(model_and_input) -> None:

@@ -11,7 +11,7 @@ from torch import nn
 
 from relscope.core.attribution import LayerMapComposite
 from relscope.core.attribution.attribute_canonizer import AttributeCanonizer
-from relscope.core.attribution.composite_canonizer import CompositeCanonizer
+from relscope.core.attribution.canonizer_chain import CompositeCanonizer
 from relscope.core.errors import CanonizerError
 from relscope.core.registry import get_registry
 from relscope.plugins.canonizers.batchnorm import MergeBatchNorm

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from relscope.core.attribution import Gradient, get_composite
-from relscope.core.attribution.layers import Sum
+from relscope.core.attribution.sum_layer import Sum
 from relscope.core.errors import CanonizerError
 from relscope.plugins.canonizers.graph import Concatenate, GraphCanonizer
 from tests.canonizer_support import assert_restored, snapshot

@@ -18,7 +18,7 @@ from torchvision import models
 
 from relscope.core.attribution import Gradient, attribute, get_composite
 from relscope.core.attribution.attention_coverage import UncoveredAttentionWarning
-from relscope.core.attribution.layers import Sum
+from relscope.core.attribution.sum_layer import Sum
 from relscope.core.plugin_manager import default_plugin_manager
 from relscope.plugins.canonizers.convnext import ConvNeXtBlockCanonizer
 from relscope.plugins.canonizers.pass_through import PassThroughCanonizer

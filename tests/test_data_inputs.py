@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from relscope.core.data.dataset_spec import DatasetSpec
 from relscope.core.data.inputs import (
     Hdf5Inputs,
     ImageDirectoryInputs,
@@ -21,6 +20,7 @@ from relscope.core.data.inputs import (
 )
 from relscope.core.data.label_map import LabelEntry, LabelMap, default_label_map
 from relscope.core.data.resampling import resample
+from relscope.core.data.sources import DatasetSpec
 from relscope.core.errors import DataFormatError
 
 

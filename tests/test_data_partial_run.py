@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from relscope.core.data.digits import write_digits
 from relscope.core.data.inputs import open_inputs
-from relscope.core.data.partial_run import PartialRun, config_differences, config_hash
 from relscope.core.errors import ResumeError
+from relscope.core.runs.partial_run import PartialRun, config_differences, config_hash
+from relscope.plugins.demo.digits import write_digits
 
 CONFIG = {"model": "m", "batch_size": 4, "composite": {"name": "epsilon", "params": {"eps": 1e-6}}}
 

@@ -8,7 +8,6 @@ import textwrap
 import pytest
 import yaml
 
-from relscope.core.data.dataset_spec import DatasetSpec
 from relscope.core.data.project import (
     AnalysisSpec,
     AttributionsSpec,
@@ -16,6 +15,7 @@ from relscope.core.data.project import (
     read_project,
     write_project,
 )
+from relscope.core.data.sources import DatasetSpec
 from relscope.core.errors import DataFormatError
 
 VIRELAY_STYLE = """\

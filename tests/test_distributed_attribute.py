@@ -19,10 +19,10 @@ import pytest
 import torch
 
 from relscope.core.cli.main import main
-from relscope.core.data.attribution_shards import Shard
 from relscope.core.data.attributions import AttributionSet
 from relscope.core.data.virtual_attribution import shard_row_blocks
 from relscope.core.errors import DataFormatError
+from relscope.core.runs.shards import Shard
 from tests.conftest import FIXTURES
 
 BATCH = 16

@@ -60,6 +60,11 @@ def register_colormaps(register):
 
 
 @hookimpl
+def register_datasets(register):
+    register("every_dataset", Thing)
+
+
+@hookimpl
 def register_commands(subparsers):
     parser = subparsers.add_parser("every-hello", help="say hello")
     parser.add_argument("who")
@@ -79,6 +84,7 @@ EXPECTED_NAMES = {
     "processors": "every_processor",
     "panels": "every_panel",
     "colormaps": "every_colormap",
+    "datasets": "every_dataset",
 }
 
 

@@ -58,7 +58,7 @@ def test_third_party_rule_is_listed_with_its_distribution(fixture_plugin_site: P
     assert entry["distribution"] == "relscope-fixture-rule"
     assert entry["version"] == "0.3.1"
     assert entry["plugin"] == "fixture_rule"
-    assert set(entry) == {"name", "plugin", "distribution", "version", "description"}
+    assert set(entry) == {"name", "plugin", "distribution", "version", "description", "parameters"}
 
     composites = json.loads(run_relscope("list", "composites", "--json", env=env).stdout)
     entry = next(e for e in composites if e["name"] == "fixture_composite")

@@ -11,9 +11,9 @@ from threadpoolctl import threadpool_limits
 from relscope.core.errors import ProcessorError
 from relscope.plugins.processors.affinities import ConnectivityAffinity, RBFAffinity
 from relscope.plugins.processors.clusterings import KMeans
-from relscope.plugins.processors.distances import KNearestNeighbors
 from relscope.plugins.processors.embeddings import EigenEmbedding, LeadingEigenvectors
 from relscope.plugins.processors.laplacians import RandomWalkLaplacian, SymmetricLaplacian
+from relscope.plugins.processors.neighbors import KNearestNeighbors
 
 
 @pytest.fixture(autouse=True)

@@ -87,5 +87,5 @@ def test_register_needs_a_name(tmp_path: Path) -> None:
         """,
     )
     pm = get_plugin_manager(plugins_dir=tmp_path, strict=False)
-    assert all(entry.plugin != "file:nameless" for entry in pm.registry("rules").values())
+    assert all(entry.plugin != "file:nameless" for entry in pm.registry("rules").entries())
     assert "needs a non-empty name" in pm.status_of("file:nameless").error

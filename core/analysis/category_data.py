@@ -7,6 +7,7 @@ label and read their attributions as one (M, C, H, W) float32 array.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import h5py
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from relscope.core.data.attributions import AttributionSet
 from relscope.core.data.label_map import LabelMap
 from relscope.core.data.pixels import is_channels_first
+from relscope.core.errors import AnalyzeError
 
 #: rows read per h5py selection (bounded memory per read, few selections)
 READ_BATCH = 1024
@@ -85,3 +87,20 @@ def _read_rows(node: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
     elif result.ndim == 3:
         result = result[:, None]
     return result
+
+
+def select_categories(label_map: LabelMap, wanted: list[str] | None) -> list[Any]:
+    """The label-map entries named by ``--categories`` (word_net_ids, names or indices; default
+    all), in the order given, each once."""
+    if not wanted:
+        return list(label_map)
+    chosen = []
+    for item in wanted:
+        matches = [e for e in label_map if item in (e.word_net_id, e.name) or item == str(e.index)]
+        if not matches:
+            raise AnalyzeError(
+                f"--categories: {item!r} is no word_net_id, name or index of the label map "
+                f"{label_map.source}"
+            )
+        chosen.extend(m for m in matches if m not in chosen)
+    return chosen

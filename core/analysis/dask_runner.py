@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from relscope.core.analysis.category_task import CategoryJob, CategoryOutcome, run_category_job
@@ -129,3 +131,44 @@ def run_jobs(
     finally:
         client.cancel([f for f in futures if not f.done()])
     return {job.category: outcomes[job.category].analysis for job in jobs}
+
+
+def analyse_on_dask(args: Any, recipe: Any, planned: list[tuple[Any, Any, str]]) -> dict[str, Any]:
+    """Analyse the planned ``(label entry, indices, prefix)`` categories as Dask tasks (paths and
+    indices only) with the options of ``relscope analyze`` and gather their results."""
+    import time
+
+    paths = tuple(str(Path(p).absolute()) for p in args.attribution)
+    cache = str(args.cache.absolute()) if args.cache is not None else None
+    jobs = [
+        CategoryJob(
+            entry.word_net_id, index, paths, recipe, cache, args.threads, name=args.pipeline
+        )
+        for entry, index, _ in planned
+    ]
+    names = {
+        entry.word_net_id: (entry.name, prefix, len(index)) for entry, index, prefix in planned
+    }
+
+    def report(outcome: Any, finished: int) -> None:
+        if args.quiet:
+            return
+        name, prefix, count = names[outcome.category]
+        print(
+            f"relscope: {prefix} ({name}): {count} points in {outcome.seconds:.2f} s on "
+            f"{outcome.host} pid {outcome.pid} ({finished}/{len(jobs)} done)",
+            file=sys.stderr,
+        )
+
+    started = time.perf_counter()
+    with dask_client(args.dask_workers, args.scheduler) as client:
+        workers = len(client.scheduler_info().get("workers", {}))
+        if not args.quiet or not workers:
+            waiting = "; no worker connected yet, the tasks wait for one" if not workers else ""
+            print(
+                f"relscope: {len(jobs)} categories on a Dask cluster of {workers} workers "
+                f"({client.scheduler.address}), ready in {time.perf_counter() - started:.1f} s"
+                f"{waiting}",
+                file=sys.stderr,
+            )
+        return run_jobs(client, jobs, retries=args.dask_retries, report=report)

@@ -115,6 +115,10 @@ class Processor:
         """``module.Class``: the class part of the cache key."""
         return f"{cls.__module__}.{cls.__qualname__}"
 
+    def with_params(self, **params: Any) -> Processor:
+        """A new processor of this type with these parameters, the others kept."""
+        return type(self)(**{**self.get_params(), **params})
+
     def get_params(self) -> dict[str, Any]:
         """Every constructor parameter except ``io`` and ``is_output``."""
         return {

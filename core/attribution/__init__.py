@@ -30,10 +30,10 @@ from relscope.core.attribution.layer_types import (
     Reshape,
     Summation,
 )
-from relscope.core.attribution.layers import Sum
 from relscope.core.attribution.linear_rule import LinearRule
 from relscope.core.attribution.rule import Rule, RuleContext
 from relscope.core.attribution.stabilizer import Stabilizer
+from relscope.core.attribution.sum_layer import Sum
 from relscope.core.attribution.targets import make_attr_output
 
 __all__ = [

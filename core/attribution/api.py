@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
@@ -15,44 +14,20 @@ from relscope.core.errors import AttributionError, RuleConfigurationError
 from relscope.core.registry import get_registry
 
 
-def _construct(kind: str, name: str, cls: Any, params: dict[str, Any]) -> Any:
-    try:
-        inspect.signature(cls).bind(**params)
-    except TypeError as exc:
-        try:
-            accepted = ", ".join(
-                p for p in inspect.signature(cls).parameters if p not in ("self", "args", "kwargs")
-            )
-        except (TypeError, ValueError):  # pragma: no cover - builtins without signature
-            accepted = "?"
-        raise RuleConfigurationError(
-            f"{kind} {name!r}: {exc}; it accepts: {accepted or 'no parameters'}"
-        ) from None
-    return cls(**params)
-
-
 def get_composite(name: str, **params: Any) -> Composite:
     """A new instance of the composite registered as ``name`` (unknown names list the known)."""
     if not isinstance(name, str):
         raise RuleConfigurationError(f"a composite name must be a string, not {name!r}")
-    cls = get_registry("composites").lookup(name)
-    if isinstance(cls, Composite):
-        if params:
-            raise RuleConfigurationError(
-                f"composite {name!r} is an instance and takes no parameters"
-            )
-        return cls
-    return _construct("composite", name, cls, params)
+    return get_registry("composites").create(name, **params)
 
 
 def get_attributor(name: str, **params: Any) -> Attributor:
     """A new instance of the attributor registered as ``name``; ``params`` include ``model=``."""
     if not isinstance(name, str):
         raise RuleConfigurationError(f"an attributor name must be a string, not {name!r}")
-    cls = get_registry("attributors").lookup(name)
     if "model" not in params:
         raise RuleConfigurationError(f"attributor {name!r} needs model=<torch.nn.Module>")
-    return _construct("attributor", name, cls, params)
+    return get_registry("attributors").create(name, **params)
 
 
 def attribute(
@@ -83,7 +58,7 @@ def attribute(
     if isinstance(attributor, str):
         instance = get_attributor(attributor, **params)
     elif isinstance(attributor, type) and issubclass(attributor, Attributor):
-        instance = _construct("attributor", attributor.__name__, attributor, params)
+        instance = get_registry("attributors").create(attributor, **params)
     else:
         raise AttributionError(
             f"attributor must be a registered name or an Attributor class, not {attributor!r}"

@@ -15,9 +15,10 @@ from torch import nn
 
 from relscope.core.attribution.targets import AttrOutput, make_attr_output
 from relscope.core.errors import AttributionError
+from relscope.core.parameters import EchoesParameters
 
 
-class Attributor:
+class Attributor(EchoesParameters):
     """Base of all attributors: ``attributor(inputs, attr_output) -> (output, relevance)``.
 
     ``composite`` is a Composite, a registered composite name, or None (plain gradients). Calling
@@ -105,9 +106,6 @@ class Attributor:
         if getattr(self.composite, "gradient_times_input", False):  # AttnLRP/CP-LRP form
             grad = grad * inputs.detach()
         return output.detach(), grad
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(composite={self.composite!r})"
 
 
 class Gradient(Attributor):

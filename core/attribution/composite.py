@@ -28,25 +28,15 @@ LayerKey = type | tuple | Callable[[nn.Module], bool]
 
 def resolve_rule(spec: Any) -> Rule:
     """A rule template from a Rule, a Rule class, or a registered rule name (``"epsilon"``)."""
-    if isinstance(spec, Rule):
-        return spec
-    if isinstance(spec, str):
-        from relscope.core.registry import get_registry
+    from relscope.core.registry import get_registry
 
-        spec = get_registry("rules").lookup(spec)
-        if isinstance(spec, Rule):
-            return spec
-    if isinstance(spec, type) and issubclass(spec, Rule):
-        try:
-            return spec()
-        except TypeError as exc:
-            raise RuleConfigurationError(
-                f"rule {getattr(spec, 'name', '') or spec.__name__!r} needs parameters "
-                f"({exc}); pass an instance instead of a name"
-            ) from None
-    raise RuleConfigurationError(
-        f"a rule must be a Rule, a Rule class or a registered rule name, not {spec!r}"
-    )
+    rules = get_registry("rules")
+    target = rules[spec] if isinstance(spec, str) else spec
+    if not isinstance(target, Rule) and not (isinstance(target, type) and issubclass(target, Rule)):
+        raise RuleConfigurationError(
+            f"a rule must be a Rule, a Rule class or a registered rule name, not {spec!r}"
+        )
+    return rules.create(target)
 
 
 def layer_matches(key: LayerKey, module: nn.Module) -> bool:

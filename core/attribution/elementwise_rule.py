@@ -1,12 +1,10 @@
-"""Rule bases for layers without parameters: element-wise maps and the normalising ``norm`` form."""
+"""Rule base for element-wise layers (activations, merged batch norm): same shape in and out."""
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from relscope.core.attribution.rule import Rule, RuleContext
-from relscope.core.attribution.stabilizer import Stabilizer, StabilizerLike
 from relscope.core.errors import RuleConfigurationError
 
 
@@ -44,35 +42,3 @@ class ElementwiseRule(Rule):
             )
         (kept,) = ctx.saved
         return self.relevance(kept if ctx.has_kept else None, relevance)
-
-
-class NormRule(Rule):
-    """``R_in = x ∘ Jᵀ (R / s(f(x)))`` with the layer unchanged (average pooling, sums).
-
-    The layer's own VJP is used, so any parameter-free layer that is linear in its input works.
-    """
-
-    def __init__(self, stabilizer: StabilizerLike = 1e-6) -> None:
-        self.stabilizer = Stabilizer.ensure(stabilizer)
-
-    def setup(self, module: nn.Module) -> None:
-        """Any layer works; nothing to prepare."""
-
-    def forward(self, ctx: RuleContext, x: torch.Tensor) -> torch.Tensor:
-        """The ordinary output; keeps the input and the stabilised output."""
-        output = self.call_original(x)
-        ctx.save(x, self.stabilizer(output))
-        return output
-
-    def backward(self, ctx: RuleContext, relevance: torch.Tensor) -> torch.Tensor:
-        """Normalised relevance pulled back through the layer's VJP, times the input."""
-        x, denominator = ctx.saved
-        with torch.enable_grad():
-            leaf = x.detach().requires_grad_(True)
-            output = self.call_original(leaf)
-            (grad,) = torch.autograd.grad(output, leaf, grad_outputs=relevance / denominator)
-        return x * grad
-
-    def describe(self) -> str:
-        """Name and stabiliser."""
-        return f"{self.name or type(self).__name__}({self.stabilizer!r})"

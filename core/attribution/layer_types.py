@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from relscope.core.attribution.layers import Sum
+from relscope.core.attribution.sum_layer import Sum
 
 #: fully connected layers
 Dense: tuple[type[nn.Module], ...] = (nn.Linear,)

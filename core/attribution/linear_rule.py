@@ -23,7 +23,7 @@ from torch import nn
 
 from relscope.core.attribution.layer_types import Convolution, Dense
 from relscope.core.attribution.linear_ops import LinearOp, linear_op
-from relscope.core.attribution.modifiers import InputModifier, ParamModifier, SignPart, sign_bounds
+from relscope.core.attribution.modifiers import InputModifier, ParamModifier, sign_bounds
 from relscope.core.attribution.rule import Rule, RuleContext
 from relscope.core.attribution.stabilizer import Stabilizer, StabilizerLike
 from relscope.core.errors import RuleConfigurationError
@@ -54,9 +54,10 @@ class LinearRule(Rule):
     ``output_modifiers``: optional per-group ``z_p -> z_p``.
     ``stabilizer``: float ε or callable ``z -> s(z)``. ``zero_params``: parameter names replaced by
     zeros before the modifiers (``("bias",)`` keeps relevance out of biases).
-    Override :meth:`keep_outputs`, :meth:`gradient_mapper` (and :meth:`write_gradients`, its
-    allocation-free form) or :meth:`reducer` for other rules, and :meth:`derive_output` when the
-    ordinary output follows from the modified ones.
+    ``output_divisor``: ``d`` when the ordinary output is ``Σ_p z_p / d`` (a fact that saves the
+    ordinary layer call). Override :meth:`keep_outputs`, :meth:`gradient_mapper` or
+    :meth:`reducer` for other rules; the fast paths follow from what the rule declares, never from
+    which methods it overrides.
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class LinearRule(Rule):
         zero_params: str | Sequence[str] | None = None,
         scales: Sequence[float] | None = None,
         output_modifiers: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
+        output_divisor: float | None = None,
     ) -> None:
         self.input_modifiers = tuple(input_modifiers)
         self.param_modifiers = tuple(tuple(row) for row in param_modifiers)
@@ -87,7 +89,9 @@ class LinearRule(Rule):
         if len(self.scales) != groups:
             raise RuleConfigurationError(f"need one scale per output group ({groups})")
         self.output_modifiers = tuple(output_modifiers) if output_modifiers is not None else None
+        self.output_divisor = None if output_divisor is None else float(output_divisor)
         self.op: LinearOp | None = None
+        self._stacked: torch.Tensor | None = None
         self._blocks: dict[tuple, tuple[Any, torch.Tensor, torch.Tensor | None]] = {}
 
     # -- registration ---------------------------------------------------------------------------
@@ -158,51 +162,53 @@ class LinearRule(Rule):
         self, x: torch.Tensor, bounds: tuple[float, float] | None
     ) -> tuple[list[torch.Tensor | None], tuple[float, float] | None]:
         """The input terms (None where identically zero) and the (min, max) used for sign parts."""
-        if bounds is None and any(isinstance(m, SignPart) for m in self.input_modifiers):
+        uses = [getattr(modifier, "uses_bounds", False) for modifier in self.input_modifiers]
+        if bounds is None and any(uses):
             bounds = sign_bounds(x)
         terms = [
-            modifier(x, bounds) if isinstance(modifier, SignPart) else modifier(x)
-            for modifier in self.input_modifiers
+            modifier(x, bounds) if uses_bounds else modifier(x)
+            for modifier, uses_bounds in zip(self.input_modifiers, uses)
         ]
         return terms, bounds
 
     # -- mapper and reducer (override for other rules) ------------------------------------------
     def keep_outputs(self, outputs: list[torch.Tensor], output: torch.Tensor) -> list[torch.Tensor]:
-        """What the backward pass needs from the forward: by default the denominators ``s(z_p)``."""
-        return [self.stabilizer(z) for z in outputs]
+        """What the backward pass needs from the forward: by default the denominators ``s(z_p)``
+        (stabilised in place when the modified outputs are the rule's own tensors)."""
+        stabilizer = self.stabilizer
+        if isinstance(stabilizer, Stabilizer) and all(z is not output for z in outputs):
+            return [stabilizer.stabilize_(z) for z in outputs]
+        return [stabilizer(z) for z in outputs]
+
+    def gradient_buffers(self, like: torch.Tensor) -> list[torch.Tensor]:
+        """One empty tensor per output group for a mapper to write its gradients into: views of
+        the stacked buffer the transposed call takes, so returning them costs no copy."""
+        assert self.op is not None
+        groups = len(self.param_modifiers)
+        target = self.op.output_buffer(like, groups)
+        if target is None:
+            return [torch.empty_like(like) for _ in range(groups)]
+        self._stacked, views = target
+        return views
 
     def gradient_mapper(
         self, relevance: torch.Tensor, kept: list[torch.Tensor]
     ) -> list[torch.Tensor]:
         """Per-group gradients ``g_p = scale_p · R / s(z_p)``."""
-        grads = []
-        for scale, denominator in zip(self.scales, kept):
-            g = relevance / denominator
-            grads.append(g if scale == 1.0 else g * scale)
+        grads = self.gradient_buffers(relevance)
+        for grad, scale, denominator in zip(grads, self.scales, kept):
+            torch.div(relevance, denominator, out=grad)
+            if scale != 1.0:
+                grad.mul_(scale)
         return grads
 
-    def derive_output(self, outputs: list[torch.Tensor]) -> torch.Tensor | None:
-        """The ordinary layer output computed from the modified outputs, when a rule can (saves
-        one layer call); None: run the layer. Only used with standard layers and no
-        ``zero_params``."""
-        return None
-
-    def write_gradients(
-        self, relevance: torch.Tensor, kept: list[torch.Tensor], out: list[torch.Tensor]
-    ) -> None:
-        """Write ``g_p`` into ``out[p]`` (views of one stacked buffer), without temporaries.
-
-        The default divides in place; rules that override :meth:`gradient_mapper` but not this
-        method get their mapper's results copied in.
-        """
-        if type(self).gradient_mapper is not LinearRule.gradient_mapper:
-            for view, grad in zip(out, self.gradient_mapper(relevance, kept)):
-                view.copy_(grad)
-            return
-        for view, scale, denominator in zip(out, self.scales, kept):
-            torch.div(relevance, denominator, out=view)
-            if scale != 1.0:
-                view.mul_(scale)
+    def _stack_gradients(self, grads: list[torch.Tensor]) -> torch.Tensor:
+        """The mapper's gradients as one stacked tensor (its buffer, when it wrote into it)."""
+        assert self.op is not None
+        stacked, self._stacked = self._stacked, None
+        if stacked is not None and all(g._base is stacked for g in grads):
+            return stacked
+        return self.op.stack_outputs(grads)
 
     def reducer(
         self, inputs: list[torch.Tensor | None], gradients: list[torch.Tensor | None]
@@ -221,6 +227,13 @@ class LinearRule(Rule):
             total.addcmul_(x, g)
         return total
 
+    def _derived_output(self, outputs: list[torch.Tensor]) -> torch.Tensor:
+        """``Σ_p z_p / d`` with the declared ``output_divisor`` d."""
+        total = torch.add(outputs[0], outputs[1]) if len(outputs) > 1 else outputs[0].clone()
+        for z in outputs[2:]:
+            total.add_(z)
+        return total if self.output_divisor == 1.0 else total.div_(self.output_divisor)
+
     # -- the passes -----------------------------------------------------------------------------
     def forward(self, ctx: RuleContext, x: torch.Tensor) -> torch.Tensor:
         """Ordinary output, stacked modified outputs, kept denominators."""
@@ -233,9 +246,9 @@ class LinearRule(Rule):
         ctx.bounds = bounds
         derives = (
             active
+            and self.output_divisor is not None
             and not self.zero_params
             and getattr(self.original_forward, "__func__", None) in _STANDARD_FORWARDS
-            and type(self).derive_output is not LinearRule.derive_output
         )
         output = None if derives else self.call_original(x)
         if not active:  # all input terms vanish: no relevance reaches the input
@@ -257,18 +270,10 @@ class LinearRule(Rule):
             del inputs
             outputs = op.split_outputs(stacked, len(self.param_modifiers))
             if output is None:
-                output = self.derive_output(outputs)
+                output = self._derived_output(outputs)
         if self.output_modifiers is not None:
             outputs = [modify(z) for modify, z in zip(self.output_modifiers, outputs)]
-        if (
-            outputs[0] is not output
-            and self.output_modifiers is None
-            and type(self).keep_outputs is LinearRule.keep_outputs
-            and isinstance(self.stabilizer, Stabilizer)
-        ):  # the stacked outputs are ours: stabilise them in place
-            kept = [self.stabilizer.stabilize_(z) for z in outputs]
-        else:
-            kept = self.keep_outputs(outputs, output)
+        kept = self.keep_outputs(outputs, output)
         ctx.save(x, *kept)
         return output
 
@@ -280,14 +285,7 @@ class LinearRule(Rule):
         active = ctx.active
         if not active:
             return torch.zeros_like(x)
-        groups = len(self.param_modifiers)
-        target = op.output_buffer(relevance, groups)
-        if target is None:
-            grad_stack = op.stack_outputs(self.gradient_mapper(relevance, kept))
-        else:
-            grad_stack, views = target
-            self.write_gradients(relevance, kept, views)
-            del views
+        grad_stack = self._stack_gradients(self.gradient_mapper(relevance, kept))
         del kept
         weight, _ = self.modified_parameters(active)
         terms, _ = self.input_terms(x, ctx.bounds)

@@ -24,6 +24,9 @@ class SignPart:
     the ``x⁻`` passes of z⁺, α-β and γ cost nothing.
     """
 
+    #: a fact rules read: this modifier takes the (min, max) of ``x`` as a second argument
+    uses_bounds = True
+
     def __init__(self, positive: bool) -> None:
         self.positive = positive
 

@@ -28,6 +28,27 @@ from relscope.core.errors import DataFormatError
 CHUNK_BYTES = 256 * 1024
 
 
+class AttributionRows:
+    """The per-row attributions of one open file, read channels first as float32: an (N, C, H, W)
+    or (N, H, W, C) dataset, or a group with one dataset per sample (ViRelAy's split form)."""
+
+    def __init__(self, file: h5py.File, source: str) -> None:
+        attribution = require(file, "attribution", source)
+        self.rows = row_count(attribution, "attribution", source)
+        self.names = member_names(attribution) if isinstance(attribution, h5py.Group) else None
+        if isinstance(attribution, h5py.Dataset) and attribution.ndim not in (3, 4):
+            raise DataFormatError(
+                f"{source}: key 'attribution' must be (N, C, H, W) or (N, H, W, C), "
+                f"got shape {attribution.shape}"
+            )
+
+    def read(self, file: h5py.File, row: int) -> np.ndarray:
+        """Row ``row`` of ``file`` (the file these rows describe) as (C, H, W) float32."""
+        node = file["attribution"]
+        raw = node[self.names[row]][()] if self.names is not None else node[row]
+        return np.asarray(to_channels_first(np.asarray(raw)), dtype=np.float32)
+
+
 class _File:
     """One validated attribution file: its row layout, labels and (lazily reopened) handle."""
 
@@ -41,15 +62,9 @@ class _File:
                     f"{source}: virtual datasets point at missing file(s) {', '.join(missing)} "
                     "(keep a distributed run's .shards folder beside its attribution file)"
                 )
-            attribution = require(file, "attribution", source)
+            self.attributions = AttributionRows(file, source)
+            self.rows = self.attributions.rows
             prediction = require(file, "prediction", source)
-            self.rows = row_count(attribution, "attribution", source)
-            self.names = member_names(attribution) if isinstance(attribution, h5py.Group) else None
-            if isinstance(attribution, h5py.Dataset) and attribution.ndim not in (3, 4):
-                raise DataFormatError(
-                    f"{source}: key 'attribution' must be (N, C, H, W) or (N, H, W, C), "
-                    f"got shape {attribution.shape}"
-                )
             self.prediction_names = None
             if isinstance(prediction, h5py.Group):
                 self.prediction_names = member_names(prediction)
@@ -103,9 +118,7 @@ class _File:
         return self._handle
 
     def attribution(self, row: int) -> np.ndarray:
-        node = self.handle()["attribution"]
-        raw = node[self.names[row]][()] if self.names is not None else node[row]
-        return np.asarray(to_channels_first(np.asarray(raw)), dtype=np.float32)
+        return self.attributions.read(self.handle(), row)
 
     def prediction(self, row: int) -> np.ndarray:
         node = self.handle()["prediction"]

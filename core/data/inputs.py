@@ -18,12 +18,12 @@ import h5py
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from relscope.core.data.dataset_spec import DatasetSpec
 from relscope.core.data.hdf5 import member_names, open_hdf5, require, row_count
 from relscope.core.data.label_map import LabelEntry, LabelMap
 from relscope.core.data.labels import Labels, read_labels
 from relscope.core.data.pixels import guess_value_range, to_channels_last, to_unit_range
 from relscope.core.data.resampling import resample
+from relscope.core.data.sources import DatasetSpec
 from relscope.core.errors import DataFormatError
 
 #: how many leading samples the value-range guess looks at

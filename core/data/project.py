@@ -15,8 +15,8 @@ import attrs
 import yaml
 
 from relscope.core.data.atomic import write_text_atomic
-from relscope.core.data.dataset_spec import DatasetSpec, relative_path
 from relscope.core.data.label_map import LabelMap, read_label_map, write_label_map
+from relscope.core.data.sources import DatasetSpec, relative_path
 from relscope.core.errors import DataFormatError
 
 ATTRIBUTION_STRATEGIES = ("true_label", "predicted_label")
@@ -214,3 +214,20 @@ def write_project_files(
         write_label_map(label_map, label_map_file)
     write_project(project, file)
     return file
+
+
+def add_analysis_to_project(path: Path, method: str, out: Path) -> None:
+    """Add analysis file ``out`` under ``method`` to the project at ``path`` (rewritten atomically);
+    an equal method gets the file as one more source."""
+    if "-" in method:
+        raise DataFormatError(f"--method {method!r}: analysis method names may not contain '-'")
+    project = read_project(path)
+    out = out.absolute()
+    for spec in project.analyses:
+        if spec.analysis_method == method:
+            if out not in [Path(p).absolute() for p in spec.sources]:
+                spec.sources.append(out)
+            break
+    else:
+        project.analyses.append(AnalysisSpec(analysis_method=method, sources=[out]))
+    write_project(project, path)

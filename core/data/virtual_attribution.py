@@ -22,8 +22,8 @@ import attrs
 import h5py
 
 from relscope.core.data.atomic import atomic_path
-from relscope.core.data.attribution_shards import Shard
 from relscope.core.errors import DataFormatError
+from relscope.core.runs.shards import Shard
 
 #: datasets of an attribution file, in the order they are joined
 KEYS = ("attribution", "prediction", "label", "index")

@@ -11,6 +11,7 @@ from relscope.core import hookimpl
 from relscope.core.attribution.attributor import Attributor
 from relscope.core.attribution.targets import AttrOutput
 from relscope.core.errors import AttributionError
+from relscope.core.parameters import check_params, int_at_least
 
 
 class IntegratedGradients(Attributor):
@@ -31,10 +32,7 @@ class IntegratedGradients(Attributor):
         n_steps: int = 20,
     ) -> None:
         super().__init__(model, composite)
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-            raise AttributionError(
-                f"integrated_gradients: n_steps must be an int >= 1, got {n_steps!r}"
-            )
+        check_params(self.name, AttributionError, n_steps=(n_steps, int_at_least(1)))
         if baseline is not None and (
             isinstance(baseline, bool) or not isinstance(baseline, (int, float, torch.Tensor))
         ):
@@ -73,13 +71,6 @@ class IntegratedGradients(Attributor):
             output, grad = self.gradient(point, attr_output)
             total += grad
         return output, difference * total / self.n_steps
-
-    def __repr__(self) -> str:
-        baseline = "zeros" if self.baseline is None else "given"
-        return (
-            f"{type(self).__name__}(baseline={baseline}, n_steps={self.n_steps}, "
-            f"composite={self.composite!r})"
-        )
 
 
 @hookimpl

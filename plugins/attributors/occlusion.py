@@ -149,12 +149,6 @@ class Occlusion(Attributor):
                     )
         return output, relevance
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(window={self.window}, stride={self.stride}, "
-            f"batch_size={self.batch_size})"
-        )
-
 
 @hookimpl
 def register_attributors(register: Any) -> None:

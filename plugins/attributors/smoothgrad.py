@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -12,6 +11,7 @@ from relscope.core import hookimpl
 from relscope.core.attribution.attributor import Attributor
 from relscope.core.attribution.targets import AttrOutput
 from relscope.core.errors import AttributionError
+from relscope.core.parameters import check_params, finite_at_least, int_at_least
 
 
 class SmoothGrad(Attributor):
@@ -34,14 +34,12 @@ class SmoothGrad(Attributor):
         seed: int | None = None,
     ) -> None:
         super().__init__(model, composite)
-        if isinstance(noise_level, bool) or not isinstance(noise_level, (int, float)):
-            raise AttributionError(f"smoothgrad: noise_level must be a number, not {noise_level!r}")
-        if not math.isfinite(noise_level) or noise_level < 0:
-            raise AttributionError(
-                f"smoothgrad: noise_level must be a finite number >= 0, got {noise_level}"
-            )
-        if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
-            raise AttributionError(f"smoothgrad: n_iter must be an int >= 1, got {n_iter!r}")
+        check_params(
+            self.name,
+            AttributionError,
+            noise_level=(noise_level, finite_at_least(0)),
+            n_iter=(n_iter, int_at_least(1)),
+        )
         self.noise_level = float(noise_level)
         self.n_iter = n_iter
         self.seed = seed
@@ -71,12 +69,6 @@ class SmoothGrad(Attributor):
         with torch.no_grad():
             output = self.model(inputs)
         return output, total / self.n_iter
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(noise_level={self.noise_level}, n_iter={self.n_iter}, "
-            f"seed={self.seed}, composite={self.composite!r})"
-        )
 
 
 @hookimpl

@@ -18,7 +18,7 @@ from torchvision.models.convnext import CNBlock
 
 from relscope.core import hookimpl
 from relscope.core.attribution.attribute_canonizer import AttributeCanonizer
-from relscope.core.attribution.layers import Sum
+from relscope.core.attribution.sum_layer import Sum
 from relscope.core.errors import UnsupportedModelError
 
 

@@ -33,8 +33,8 @@ from torch import nn
 
 from relscope.core import hookimpl
 from relscope.core.attribution.canonizer import Canonizer
-from relscope.core.attribution.layers import Sum
 from relscope.core.attribution.model_graph import is_explicit_module, shallow_trace
+from relscope.core.attribution.sum_layer import Sum
 from relscope.core.errors import CanonizerError
 
 

@@ -19,7 +19,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from relscope.core import hookimpl
 from relscope.core.attribution.attribute_canonizer import AttributeCanonizer
-from relscope.core.attribution.layers import Sum
+from relscope.core.attribution.sum_layer import Sum
 
 
 def _basic_block_forward(self: BasicBlock, x: torch.Tensor) -> torch.Tensor:

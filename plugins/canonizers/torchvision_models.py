@@ -25,7 +25,7 @@ from torchvision import models
 from relscope.core import hookimpl
 from relscope.core.attribution.attribute_canonizer import AttributeCanonizer
 from relscope.core.attribution.canonizer import Canonizer
-from relscope.core.attribution.composite_canonizer import CompositeCanonizer
+from relscope.core.attribution.canonizer_chain import CompositeCanonizer
 from relscope.plugins.canonizers.batchnorm import MergeBatchNorm
 from relscope.plugins.canonizers.convnext import ConvNeXtBlockCanonizer
 from relscope.plugins.canonizers.graph import GraphCanonizer

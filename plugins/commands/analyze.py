@@ -14,28 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import attrs
 import numpy as np
 
 from relscope.core import hookimpl
+from relscope.core.analysis.pipeline_recipe import parse_clusters
+from relscope.core.cli.argument_types import positive_int
 from relscope.core.errors import AnalyzeError, ProcessorError
-
-
-def parse_clusters(text: str) -> tuple[int, ...]:
-    """``"2..30"`` -> 2, 3, ..., 30; ``"2,4,8"`` -> those; each at least 1."""
-    try:
-        if ".." in text:
-            low, high = (int(part) for part in text.split("..", 1))
-            values = tuple(range(low, high + 1))
-        else:
-            values = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise AnalyzeError(
-            f"--clusters: expected A..B or a comma list of ints, got {text!r}"
-        ) from None
-    if not values or min(values) < 1:
-        raise AnalyzeError(f"--clusters: expected numbers of clusters >= 1, got {text!r}")
-    return values
 
 
 @hookimpl
@@ -77,10 +61,12 @@ def register_commands(subparsers: Any) -> None:
     parser.add_argument("--project", type=Path, default=None, help="add the result to this project")
     parser.add_argument("--method", default=None, help="analysis_method name in the project")
     parser.add_argument("--min-points", type=int, default=10, help="skip smaller categories (10)")
-    parser.add_argument("--jobs", type=int, default=1, help="clusterings run side by side (1)")
+    parser.add_argument(
+        "--jobs", type=positive_int, default=1, help="clusterings run side by side (1)"
+    )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=None,
         help="BLAS/OpenMP threads per step (default: all cores; 1 on a busy shared machine)",
     )
@@ -90,7 +76,7 @@ def register_commands(subparsers: Any) -> None:
     ).add_mutually_exclusive_group()
     cluster.add_argument(
         "--dask-workers",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="analyse categories side by side on a local Dask cluster of N worker processes",
     )
@@ -110,75 +96,6 @@ def register_commands(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def build_pipeline(
-    pipeline: str,
-    n_eigval: int,
-    n_neighbors: int,
-    clusters: tuple[int, ...],
-    jobs: int,
-    tasks: tuple[str, ...] = (),
-) -> Any:
-    """The registered ``pipeline`` with the command's parameters and ``TASK=PROCESSOR`` task
-    replacements. Module-level, so a ``functools.partial`` of it is the recipe Dask workers use
-    to build the same pipeline from their own plugin registry."""
-    from relscope.core.analysis import Processor, as_processor
-    from relscope.core.registry import get_registry
-
-    spec = get_registry("processors").lookup(pipeline)
-    if isinstance(spec, Processor):
-        return spec
-    fields = attrs.fields_dict(spec) if attrs.has(spec) else {}
-    params: dict[str, Any] = {}
-    for name, value in (
-        ("n_eigval", n_eigval),
-        ("n_neighbors", n_neighbors),
-        ("n_clusters", clusters),
-        ("n_jobs", jobs),
-    ):
-        if name in fields:
-            params[name] = value
-    names = spec.task_names() if hasattr(spec, "task_names") else []
-    for item in tasks:
-        name, sep, processor_name = item.partition("=")
-        if not sep or not processor_name:
-            raise AnalyzeError(f"--task: expected TASK=PROCESSOR, got {item!r}")
-        if name not in names:
-            raise AnalyzeError(
-                f"--task: pipeline {pipeline!r} has no task {name!r}; tasks: {', '.join(names)}"
-            )
-        params[name] = processor_name
-    return as_processor(spec, **params)
-
-
-def _pipeline_recipe(args: argparse.Namespace) -> Any:
-    import functools
-
-    return functools.partial(
-        build_pipeline,
-        args.pipeline,
-        args.n_eigval,
-        args.n_neighbors,
-        tuple(args.clusters),
-        args.jobs,
-        tuple(args.task),
-    )
-
-
-def _select_categories(label_map: Any, wanted: list[str] | None) -> list[Any]:
-    if not wanted:
-        return list(label_map)
-    chosen = []
-    for item in wanted:
-        matches = [e for e in label_map if item in (e.word_net_id, e.name) or item == str(e.index)]
-        if not matches:
-            raise AnalyzeError(
-                f"--categories: {item!r} is no word_net_id, name or index of the label map "
-                f"{label_map.source}"
-            )
-        chosen.extend(m for m in matches if m not in chosen)
-    return chosen
-
-
 def _progress_printer(prefix: str) -> Any:
     def report(event: Any) -> None:
         if event.status == "start":
@@ -192,12 +109,6 @@ def _progress_printer(prefix: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Analyse every selected category and write the analysis file (and project entry)."""
-    if args.threads is not None and args.threads < 1:
-        raise AnalyzeError(f"--threads: expected at least 1, got {args.threads}")
-    if args.jobs < 1:
-        raise AnalyzeError(f"--jobs: expected at least 1, got {args.jobs}")
-    if args.dask_workers is not None and args.dask_workers < 1:
-        raise AnalyzeError(f"--dask-workers: expected at least 1, got {args.dask_workers}")
     if args.dask_retries < 0:
         raise AnalyzeError(f"--dask-retries: expected at least 0, got {args.dask_retries}")
     if args.dask_workers is not None or args.scheduler is not None:
@@ -215,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from relscope.core.analysis import Store
-    from relscope.core.analysis.category_data import category_indices
+    from relscope.core.analysis.category_data import category_indices, select_categories
     from relscope.core.analysis.category_task import analyse_category
+    from relscope.core.analysis.pipeline_recipe import pipeline_recipe
     from relscope.core.data.analysis import write_analysis
     from relscope.core.data.attributions import AttributionSet
     from relscope.core.data.label_map import read_label_map
@@ -228,11 +140,17 @@ def _run(args: argparse.Namespace) -> int:
     if args.min_points < 3:
         raise AnalyzeError(f"--min-points: expected at least 3, got {args.min_points}")
     label_map = read_label_map(args.label_map)
-    recipe = _pipeline_recipe(args)
+    if args.project is not None and "-" in (args.method or args.pipeline):
+        raise AnalyzeError(
+            f"--method {args.method or args.pipeline!r}: analysis method names may not contain '-'"
+        )
+    recipe = pipeline_recipe(
+        args.pipeline, args.n_eigval, args.n_neighbors, args.clusters, args.jobs, args.task
+    )
     pipeline = recipe()  # built here too: a bad --task fails before any work
     attributions = AttributionSet(args.attribution, label_map=label_map)
     members = category_indices(attributions, label_map)
-    categories = [e for e in _select_categories(label_map, args.categories)]
+    categories = select_categories(label_map, args.categories)
     planned = []
     for number, entry in enumerate(categories, 1):
         index = members.get(entry.index, np.zeros(0, dtype=np.int64))
@@ -250,7 +168,9 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if planned and (args.dask_workers is not None or args.scheduler is not None):
         attributions.close()
-        results = _run_on_dask(args, recipe, planned)
+        from relscope.core.analysis.dask_runner import analyse_on_dask
+
+        results = analyse_on_dask(args, recipe, planned)
     else:
         store = Store(args.cache) if args.cache is not None else None
         try:
@@ -278,7 +198,9 @@ def _run(args: argparse.Namespace) -> int:
         )
     write_analysis(results, args.out)
     if args.project is not None:
-        _add_to_project(args.project, args.method or args.pipeline, args.out)
+        from relscope.core.data.project import add_analysis_to_project
+
+        add_analysis_to_project(args.project, args.method or args.pipeline, args.out)
     if not args.quiet:
         print(
             f"relscope: wrote {len(results)} categories to {args.out} in "
@@ -286,61 +208,3 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-def _run_on_dask(args: argparse.Namespace, recipe: Any, planned: list) -> dict[str, Any]:
-    """Analyse the planned categories as Dask tasks (paths and indices only) and gather them."""
-    from relscope.core.analysis.category_task import CategoryJob
-    from relscope.core.analysis.dask_runner import dask_client, run_jobs
-
-    paths = tuple(str(Path(p).absolute()) for p in args.attribution)
-    cache = str(args.cache.absolute()) if args.cache is not None else None
-    jobs = [
-        CategoryJob(
-            entry.word_net_id, index, paths, recipe, cache, args.threads, name=args.pipeline
-        )
-        for entry, index, _ in planned
-    ]
-    names = {
-        entry.word_net_id: (entry.name, prefix, len(index)) for entry, index, prefix in planned
-    }
-
-    def report(outcome: Any, finished: int) -> None:
-        if args.quiet:
-            return
-        name, prefix, count = names[outcome.category]
-        print(
-            f"relscope: {prefix} ({name}): {count} points in {outcome.seconds:.2f} s on "
-            f"{outcome.host} pid {outcome.pid} ({finished}/{len(jobs)} done)",
-            file=sys.stderr,
-        )
-
-    started = time.perf_counter()
-    with dask_client(args.dask_workers, args.scheduler) as client:
-        workers = len(client.scheduler_info().get("workers", {}))
-        if not args.quiet or not workers:
-            waiting = "; no worker connected yet, the tasks wait for one" if not workers else ""
-            print(
-                f"relscope: {len(jobs)} categories on a Dask cluster of {workers} workers "
-                f"({client.scheduler.address}), ready in {time.perf_counter() - started:.1f} s"
-                f"{waiting}",
-                file=sys.stderr,
-            )
-        return run_jobs(client, jobs, retries=args.dask_retries, report=report)
-
-
-def _add_to_project(path: Path, method: str, out: Path) -> None:
-    from relscope.core.data.project import AnalysisSpec, read_project, write_project
-
-    if "-" in method:
-        raise AnalyzeError(f"--method {method!r}: analysis method names may not contain '-'")
-    project = read_project(path)
-    out = out.absolute()
-    for spec in project.analyses:
-        if spec.analysis_method == method:
-            if out not in [Path(p).absolute() for p in spec.sources]:
-                spec.sources.append(out)
-            break
-    else:
-        project.analyses.append(AnalysisSpec(analysis_method=method, sources=[out]))
-    write_project(project, path)

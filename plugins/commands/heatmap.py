@@ -10,6 +10,7 @@ import numpy as np
 
 from relscope.core import hookimpl
 from relscope.core.colormap import get_colormap
+from relscope.core.data.attributions import AttributionRows
 from relscope.core.errors import HeatmapError
 from relscope.core.heatmap import MODES, heatmap_indices, render_grid_png, render_palette_png
 from relscope.core.heatmap_png import write_bytes_atomic
@@ -64,48 +65,6 @@ def parse_rows(items: list[str], count: int, source: str) -> list[int]:
     return rows
 
 
-def _channels_first(sample: np.ndarray) -> np.ndarray:
-    """(C, H, W) from a sample stored as (H, W), (C, H, W) or (H, W, C) (smallest axis first = C)."""
-    if sample.ndim == 2:
-        return sample[None]
-    if sample.ndim == 3 and sample.shape[0] != min(sample.shape):
-        return np.moveaxis(sample, -1, 0)
-    return sample
-
-
-class AttributionRows:
-    """The per-sample attributions of one HDF5 file: a (N, ...) dataset or a group per sample."""
-
-    def __init__(self, handle: Any, source: str) -> None:
-        import h5py
-
-        if "attribution" not in handle:
-            raise HeatmapError(f"{source}: no 'attribution' dataset or group")
-        node = handle["attribution"]
-        self.source = f"{source}:attribution"
-        if isinstance(node, h5py.Group):
-            self._items = [node[name] for name in sorted(node)]
-            self._stacked = None
-        else:
-            if node.ndim not in (3, 4):
-                raise HeatmapError(
-                    f"{self.source}: shape {node.shape}, expected (N, C, H, W) or (N, H, W, C)"
-                )
-            self._items = []
-            self._stacked = node
-        self.index = handle["index"][()] if "index" in handle else None
-
-    def __len__(self) -> int:
-        return len(self._stacked) if self._stacked is not None else len(self._items)
-
-    def __getitem__(self, row: int) -> np.ndarray:
-        data = self._stacked[row] if self._stacked is not None else self._items[row][()]
-        sample = np.asarray(data, dtype=np.float64)
-        if sample.ndim not in (2, 3):
-            raise HeatmapError(f"{self.source}: row {row} has shape {sample.shape}")
-        return _channels_first(sample)
-
-
 def run(args: argparse.Namespace) -> int:
     """Render the selected rows as palette PNGs in ``--out`` (and the grid), atomically."""
     import h5py
@@ -119,19 +78,24 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise HeatmapError(f"{source}: not a readable HDF5 file ({exc})") from None
     with handle:
+        if "attribution" not in handle:
+            raise HeatmapError(f"{source}: no 'attribution' dataset or group")
         rows_source = AttributionRows(handle, source)
-        count = len(rows_source)
+        where = f"{source}:attribution"
+        count = rows_source.rows
         if count == 0:
-            raise HeatmapError(f"{rows_source.source}: holds no attributions")
-        rows = parse_rows(args.indices, count, rows_source.source) if args.indices else range(count)
+            raise HeatmapError(f"{where}: holds no attributions")
+        rows = parse_rows(args.indices, count, where) if args.indices else range(count)
+        index = handle["index"][()] if "index" in handle else None
         args.out.mkdir(parents=True, exist_ok=True)
         width = max(6, len(str(count - 1)))
         tiles = []
         for row in rows:
-            indices = heatmap_indices(rows_source[row], args.mode)
+            sample = np.asarray(rows_source.read(handle, row), dtype=np.float64)
+            indices = heatmap_indices(sample, args.mode)
             text = {"relscope:mode": args.mode, "relscope:row": str(row)}
-            if rows_source.index is not None:
-                text["relscope:index"] = str(int(rows_source.index[row]))
+            if index is not None:
+                text["relscope:index"] = str(int(index[row]))
             png = render_palette_png(indices, cmap, text=text)
             write_bytes_atomic(args.out / f"heatmap-{row:0{width}d}.png", png)
             if args.grid is not None:

@@ -7,24 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from relscope.core import hookimpl
+from relscope.core.cli.argument_types import parse_param
 from relscope.core.errors import RelscopeError
 
 
 class InspectUsageError(RelscopeError):
     """Bad arguments to ``relscope inspect``."""
-
-
-def _param(text: str) -> tuple[str, Any]:
-    import yaml
-
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError:
-        parsed = value
-    return key.strip(), parsed
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -55,7 +43,7 @@ def register_commands(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--param",
-        type=_param,
+        type=parse_param,
         action="append",
         default=[],
         metavar="KEY=VALUE",

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from relscope.core import hookimpl
+from relscope.core.cli.run_arguments import add_data_arguments, image_options
 from relscope.core.errors import DataFormatError
-from relscope.plugins.commands.attribute import add_data_arguments, image_options
 
 
 def _analysis(text: str) -> tuple[str, Path]:

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 
 from relscope.core.data.atomic import atomic_path
-from relscope.core.data.digits import digits_arrays
+from relscope.plugins.demo.digits import digits_arrays
 from relscope.plugins.demo.watermark import choose_watermarked, stamp_watermark
 
 WATERMARK_CLASS = 7

@@ -24,7 +24,6 @@ from relscope.core.analysis.params import non_empty_ints
 from relscope.core.errors import ProcessorError
 from relscope.plugins.processors.affinities import RBFAffinity
 from relscope.plugins.processors.clusterings import DBSCAN, Agglomerative, KMeans
-from relscope.plugins.processors.distances import KNearestNeighbors
 from relscope.plugins.processors.embeddings import (
     TSNE,
     UMAP,
@@ -32,6 +31,7 @@ from relscope.plugins.processors.embeddings import (
     LeadingEigenvectors,
 )
 from relscope.plugins.processors.laplacians import SymmetricLaplacian
+from relscope.plugins.processors.neighbors import KNearestNeighbors
 from relscope.plugins.processors.preprocessing import Flatten, NormalizePerSample, SumChannels
 from relscope.plugins.processors.reduction import PCA
 

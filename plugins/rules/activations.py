@@ -1,5 +1,4 @@
-"""Rules for element-wise layers and normalising layers: pass, norm, guided backprop, deconvnet,
-β-smooth."""
+"""Rules for element-wise layers (activations): pass, guided backprop, deconvnet, β-smooth."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ from typing import Any
 import torch
 
 from relscope.core import hookimpl
-from relscope.core.attribution.elementwise_rule import ElementwiseRule, NormRule
+from relscope.core.attribution.elementwise_rule import ElementwiseRule
 from relscope.core.errors import RuleConfigurationError
 
 
@@ -21,12 +20,6 @@ class Pass(ElementwiseRule):
     def relevance(self, kept: torch.Tensor | None, relevance: torch.Tensor) -> torch.Tensor:
         """The output relevance unchanged."""
         return relevance
-
-
-class Norm(NormRule):
-    """``R_in = x ∘ Jᵀ (R / s(f(x)))``, no parameter change: average pooling and explicit sums."""
-
-    name = "norm"
 
 
 class GuidedBackprop(ElementwiseRule):
@@ -79,11 +72,11 @@ class BetaSmooth(ElementwiseRule):
         return f"beta_smooth(beta={self.beta:g})"
 
 
-RULES = (Pass, Norm, GuidedBackprop, Deconvnet, BetaSmooth)
+RULES = (Pass, GuidedBackprop, Deconvnet, BetaSmooth)
 
 
 @hookimpl
 def register_rules(register: Any) -> None:
-    """Register the rules for element-wise and normalising layers."""
+    """Register the rules for element-wise layers."""
     for rule in RULES:
         register(rule.name, rule)

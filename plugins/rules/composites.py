@@ -8,7 +8,7 @@ average pooling → norm, batch norm → pass). Every composite accepts extra ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import nn
@@ -25,7 +25,7 @@ from relscope.core.attribution.layer_types import (
     Summation,
 )
 from relscope.core.attribution.stabilizer import StabilizerLike
-from relscope.plugins.rules.activations import BetaSmooth, Deconvnet, GuidedBackprop, Norm, Pass
+from relscope.plugins.rules.activations import BetaSmooth, Deconvnet, GuidedBackprop, Pass
 from relscope.plugins.rules.lrp import (
     AlphaBeta,
     Epsilon,
@@ -35,6 +35,7 @@ from relscope.plugins.rules.lrp import (
     ZBox,
     ZPlus,
 )
+from relscope.plugins.rules.norm import Norm
 
 Map = Sequence[tuple[Any, Any]] | None
 ZeroParams = str | Sequence[str] | None
@@ -95,30 +96,13 @@ class EpsilonGammaBox(SpecialFirstLayerMapComposite):
         )
 
 
-class EpsilonPlus(LayerMapComposite):
-    """z⁺ on convolutions, ε on dense layers."""
+class ConvRuleComposite(SpecialFirstLayerMapComposite):
+    """An LRP composite of the table below: its convolution rule, ε on dense layers, the base
+    map, and (``flat_first``) flat on the first linear layer of any kind."""
 
-    name = "epsilon_plus"
-
-    def __init__(
-        self,
-        epsilon: StabilizerLike = 1e-6,
-        stabilizer: StabilizerLike = 1e-6,
-        layer_map: Map = None,
-        zero_params: ZeroParams = None,
-        canonizers: Any = None,
-    ) -> None:
-        conv_rule = ZPlus(stabilizer=stabilizer, zero_params=zero_params)
-        super().__init__(
-            layer_map=lrp_map(conv_rule, epsilon, stabilizer, zero_params, layer_map),
-            canonizers=canonizers,
-        )
-
-
-class EpsilonPlusFlat(SpecialFirstLayerMapComposite):
-    """z⁺ on convolutions, ε on dense layers, flat on the first linear layer of any kind."""
-
-    name = "epsilon_plus_flat"
+    #: the convolution rule, made from (stabilizer, zero_params)
+    conv_rule: Callable[[StabilizerLike, ZeroParams], Any]
+    flat_first: bool = False
 
     def __init__(
         self,
@@ -129,54 +113,70 @@ class EpsilonPlusFlat(SpecialFirstLayerMapComposite):
         zero_params: ZeroParams = None,
         canonizers: Any = None,
     ) -> None:
-        conv_rule = ZPlus(stabilizer=stabilizer, zero_params=zero_params)
+        conv_rule = type(self).conv_rule(stabilizer, zero_params)
+        first = list(first_map or [])
+        if self.flat_first:
+            first = flat_first_map(stabilizer, zero_params, first)
         super().__init__(
             layer_map=lrp_map(conv_rule, epsilon, stabilizer, zero_params, layer_map),
-            first_map=flat_first_map(stabilizer, zero_params, first_map),
+            first_map=first,
             canonizers=canonizers,
         )
 
 
-class EpsilonAlpha2Beta1(LayerMapComposite):
-    """α2β1 on convolutions, ε on dense layers."""
-
-    name = "epsilon_alpha2_beta1"
-
-    def __init__(
-        self,
-        epsilon: StabilizerLike = 1e-6,
-        stabilizer: StabilizerLike = 1e-6,
-        layer_map: Map = None,
-        zero_params: ZeroParams = None,
-        canonizers: Any = None,
-    ) -> None:
-        conv_rule = AlphaBeta(2.0, 1.0, stabilizer=stabilizer, zero_params=zero_params)
-        super().__init__(
-            layer_map=lrp_map(conv_rule, epsilon, stabilizer, zero_params, layer_map),
-            canonizers=canonizers,
-        )
+def _z_plus(stabilizer: StabilizerLike, zero_params: ZeroParams) -> Any:
+    return ZPlus(stabilizer=stabilizer, zero_params=zero_params)
 
 
-class EpsilonAlpha2Beta1Flat(SpecialFirstLayerMapComposite):
-    """α2β1 on convolutions, ε on dense layers, flat on the first linear layer of any kind."""
+def _alpha2_beta1(stabilizer: StabilizerLike, zero_params: ZeroParams) -> Any:
+    return AlphaBeta(2.0, 1.0, stabilizer=stabilizer, zero_params=zero_params)
 
-    name = "epsilon_alpha2_beta1_flat"
 
-    def __init__(
-        self,
-        epsilon: StabilizerLike = 1e-6,
-        stabilizer: StabilizerLike = 1e-6,
-        layer_map: Map = None,
-        first_map: Map = None,
-        zero_params: ZeroParams = None,
-        canonizers: Any = None,
-    ) -> None:
-        conv_rule = AlphaBeta(2.0, 1.0, stabilizer=stabilizer, zero_params=zero_params)
-        super().__init__(
-            layer_map=lrp_map(conv_rule, epsilon, stabilizer, zero_params, layer_map),
-            first_map=flat_first_map(stabilizer, zero_params, first_map),
-            canonizers=canonizers,
-        )
+#: the composites that differ only in their convolution rule and a flat first layer:
+#: (class name, registered name, convolution rule, flat first layer, description)
+CONV_RULE_COMPOSITES = (
+    ("EpsilonPlus", "epsilon_plus", _z_plus, False, "z⁺ on convolutions, ε on dense layers."),
+    (
+        "EpsilonPlusFlat",
+        "epsilon_plus_flat",
+        _z_plus,
+        True,
+        "z⁺ on convolutions, ε on dense layers, flat on the first linear layer of any kind.",
+    ),
+    (
+        "EpsilonAlpha2Beta1",
+        "epsilon_alpha2_beta1",
+        _alpha2_beta1,
+        False,
+        "α2β1 on convolutions, ε on dense layers.",
+    ),
+    (
+        "EpsilonAlpha2Beta1Flat",
+        "epsilon_alpha2_beta1_flat",
+        _alpha2_beta1,
+        True,
+        "α2β1 on convolutions, ε on dense layers, flat on the first linear layer of any kind.",
+    ),
+)
+
+
+def _conv_rule_composite(
+    class_name: str, name: str, rule: Any, flat_first: bool, doc: str
+) -> type[ConvRuleComposite]:
+    attributes = {
+        "name": name,
+        "conv_rule": staticmethod(rule),
+        "flat_first": flat_first,
+        "__doc__": doc,
+        "__module__": __name__,
+        "__qualname__": class_name,
+    }
+    return type(class_name, (ConvRuleComposite,), attributes)
+
+
+EpsilonPlus, EpsilonPlusFlat, EpsilonAlpha2Beta1, EpsilonAlpha2Beta1Flat = (
+    _conv_rule_composite(*row) for row in CONV_RULE_COMPOSITES
+)
 
 
 class ExcitationBackpropComposite(LayerMapComposite):

@@ -101,12 +101,8 @@ class AlphaBeta(LinearRule):
             stabilizer=stabilizer,
             zero_params=zero_params,
             scales=[alpha, -beta],
+            output_divisor=1.0,  # z⁺ + z⁻ is the ordinary output
         )
-
-    def derive_output(self, outputs: list[torch.Tensor]) -> torch.Tensor:
-        """``z = z⁺ + z⁻``: the positive and negative parts add up to the ordinary output."""
-        positive, negative = outputs
-        return torch.add(positive, negative)
 
     def describe(self) -> str:
         """Name, α and β."""
@@ -135,13 +131,8 @@ class Gamma(LinearRule):
             [[up, WeightOnly(down)], [down, WeightOnly(up)]],
             stabilizer=stabilizer,
             zero_params=zero_params,
+            output_divisor=2.0 + gamma,  # W↑ + W↓ = (2 + γ)W and b↑ + b↓ = (2 + γ)b
         )
-
-    def derive_output(self, outputs: list[torch.Tensor]) -> torch.Tensor:
-        """``z = (z↑ + z↓) / (2 + γ)``: W↑ + W↓ = (2 + γ)W and b↑ + b↓ = (2 + γ)b, so the ordinary
-        output costs no extra layer call."""
-        up, down = outputs
-        return torch.add(up, down).div_(2.0 + self.gamma)
 
     def keep_outputs(self, outputs: list[torch.Tensor], output: torch.Tensor) -> list[torch.Tensor]:
         """One float per output: ``s(z↑)`` where z > 0, ``s(z↓)`` where z < 0, ∞ where z = 0.
@@ -161,21 +152,12 @@ class Gamma(LinearRule):
     def gradient_mapper(
         self, relevance: torch.Tensor, kept: list[torch.Tensor]
     ) -> list[torch.Tensor]:
-        """``g↑ = 1[z>0] R / s(z↑)``, ``g↓ = 1[z<0] R / s(z↓)``."""
+        """``g↑ = 1[z>0] R / s(z↑)``, ``g↓ = 1[z<0] R / s(z↓)`` (written into the stacked buffer)."""
         (denominator,) = kept
-        ratio = relevance / denominator
-        up = ratio * (denominator > 0)
-        return [up, ratio.sub_(up)]
-
-    def write_gradients(
-        self, relevance: torch.Tensor, kept: list[torch.Tensor], out: list[torch.Tensor]
-    ) -> None:
-        """:meth:`gradient_mapper` written straight into the stacked buffer."""
-        (denominator,) = kept
-        up, down = out
+        up, down = self.gradient_buffers(relevance)
         torch.div(relevance, denominator, out=down)
         torch.mul(down, denominator > 0, out=up)
-        down.sub_(up)
+        return [up, down.sub_(up)]
 
     def describe(self) -> str:
         """Name and γ."""
@@ -237,10 +219,6 @@ class Flat(LinearRule):
             [ones], [[WeightOnly(ones_param)]], stabilizer=stabilizer, zero_params=zero_params
         )
 
-    def reducer(self, inputs: list[Any], gradients: list[Any]) -> torch.Tensor:
-        """The input factor is one: ``R_in = G``."""
-        return gradients[0]
-
 
 class WSquare(LinearRule):
     """LRP-w²: relevance in proportion to squared weights (inputs replaced by ones).
@@ -252,10 +230,6 @@ class WSquare(LinearRule):
 
     def __init__(self, stabilizer: StabilizerLike = 1e-6, zero_params: ZeroParams = None) -> None:
         super().__init__([ones], [[square]], stabilizer=stabilizer, zero_params=zero_params)
-
-    def reducer(self, inputs: list[Any], gradients: list[Any]) -> torch.Tensor:
-        """The input factor is one: ``R_in = G``."""
-        return gradients[0]
 
 
 RULES = (Epsilon, ZPlus, AlphaBeta, Gamma, ZBox, Flat, WSquare, ExcitationBackprop)

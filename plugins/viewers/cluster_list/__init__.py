@@ -1,25 +1,10 @@
 """Explorer panel: cluster list (clusters with colour, size and prototype; a click selects one)."""
 
-from __future__ import annotations
-
-import importlib.resources
-from typing import Any
-
-from relscope.core import hookimpl
 from relscope.core.viewer_panel import Panel
 
-PANEL = Panel(
-    name="cluster_list",
+register_viewer_panels = Panel.for_package(
+    __name__,
     region="right",
-    static=importlib.resources.files(__name__) / "static",
-    js=["cluster_list.js"],
-    css=["cluster_list.css"],
-    description="Cluster list: clusters with colour, size and prototype; a click selects one",
     order=20,
+    description="Cluster list: clusters with colour, size and prototype; a click selects one",
 )
-
-
-@hookimpl
-def register_viewer_panels(register: Any) -> None:
-    """Contribute the cluster list panel."""
-    register(PANEL)

@@ -1,25 +1,10 @@
 """Explorer panel: score plot (eigenvalue bar plot of the current embedding)."""
 
-from __future__ import annotations
-
-import importlib.resources
-from typing import Any
-
-from relscope.core import hookimpl
 from relscope.core.viewer_panel import Panel
 
-PANEL = Panel(
-    name="score_plot",
+register_viewer_panels = Panel.for_package(
+    __name__,
     region="right",
-    static=importlib.resources.files(__name__) / "static",
-    js=["score_plot.js"],
-    css=["score_plot.css"],
-    description="Score plot: eigenvalue bar plot of the current embedding",
     order=10,
+    description="Score plot: eigenvalue bar plot of the current embedding",
 )
-
-
-@hookimpl
-def register_viewer_panels(register: Any) -> None:
-    """Contribute the score plot panel."""
-    register(PANEL)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-import h5py
 import numpy as np
 
+from relscope.core import hookimpl
 from relscope.core.data.atomic import atomic_path
 from relscope.core.data.label_map import LabelMap, default_label_map
 
@@ -37,6 +38,8 @@ def digits_label_map() -> LabelMap:
 
 def is_digits_file(path: Path) -> bool:
     """True when ``path`` is a complete digits file written by :func:`write_digits`."""
+    import h5py
+
     try:
         with h5py.File(path, "r") as file:
             return file.attrs.get("relscope_source") == DIGITS_SOURCE and file["data"].shape == (
@@ -51,6 +54,8 @@ def is_digits_file(path: Path) -> bool:
 
 def write_digits(path: str | os.PathLike[str]) -> Path:
     """Write the digits input file to ``path`` atomically, unless an identical one is there."""
+    import h5py
+
     target = Path(path)
     if is_digits_file(target):
         return target
@@ -60,3 +65,18 @@ def write_digits(path: str | os.PathLike[str]) -> Path:
         file.create_dataset("data", data=images, chunks=(64, 1, 32, 32), compression="gzip")
         file.create_dataset("label", data=labels)
     return target
+
+
+def builtin_digits(path: str | os.PathLike[str]) -> tuple[Path, LabelMap]:
+    """``--data builtin:digits``: the input file written to ``path`` and its label map."""
+    return write_digits(path), digits_label_map()
+
+
+@hookimpl
+def register_datasets(register: Any) -> None:
+    """Register ``builtin:digits``."""
+    register(
+        "digits",
+        builtin_digits,
+        description="scikit-learn's 1,797 digits, 8x8 upscaled to 32x32, 10 classes",
+    )

@@ -1,7 +1,7 @@
 """``relscope attribute --distributed``: every torchrun rank attributes its shard into its own
 resumable attribution file; rank 0 then joins the shards into ``--out``.
 
-Sharding (see :mod:`relscope.core.data.attribution_shards`): whole single-process batches, dealt
+Sharding (see :mod:`relscope.core.runs.shards`): whole single-process batches, dealt
 round robin, each seeded with its run-wide number, so the joined result equals a single-process
 run row for row, bit for bit, whatever the number of processes or nodes.
 
@@ -37,7 +37,13 @@ from typing import Any
 import attrs
 import h5py
 
-from relscope.core.data.attribute_dataset import (
+from relscope.core.data.inputs import InputSource
+from relscope.core.data.virtual_attribution import (
+    missing_virtual_sources,
+    write_virtual_attribution,
+)
+from relscope.core.errors import DistributedError, RelscopeError
+from relscope.core.runs.attribution_run import (
     CONFIG_ATTRIBUTE,
     CONFIG_HASH_ATTRIBUTE,
     Preprocessing,
@@ -45,15 +51,9 @@ from relscope.core.data.attribute_dataset import (
     run_config,
     stored_config_hash,
 )
-from relscope.core.data.attribution_shards import Shard, foreign_shard_files
-from relscope.core.data.inputs import InputSource
-from relscope.core.data.partial_run import canonical_config, config_differences, config_hash
-from relscope.core.data.torchrun_group import TorchrunGroup
-from relscope.core.data.virtual_attribution import (
-    missing_virtual_sources,
-    write_virtual_attribution,
-)
-from relscope.core.errors import DistributedError, RelscopeError
+from relscope.core.runs.partial_run import canonical_config, config_differences, config_hash
+from relscope.core.runs.shards import Shard, foreign_shard_files
+from relscope.core.runs.torchrun_group import TorchrunGroup
 
 #: attribute of the joined file: its shard files, relative to it
 SHARDS_ATTRIBUTE = "relscope_shards"

@@ -9,7 +9,6 @@ is removed, so no output ever mixes two runs or two configurations.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import re
 import shutil
@@ -21,26 +20,12 @@ import numpy as np
 
 from relscope.core.data.atomic import atomic_path, write_text_atomic
 from relscope.core.errors import ResumeError
+from relscope.core.runs.identity import canonical_config, config_differences, config_hash
+
+__all__ = ["PartialRun", "canonical_config", "config_differences", "config_hash"]
 
 CONFIG_NAME = "config.json"
 _BATCH = re.compile(r"^batch-(\d{6})\.npz$")
-
-
-def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``config`` as plain JSON values (tuples become lists), so stored and fresh ones compare."""
-    return json.loads(json.dumps(config, sort_keys=True))
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of ``config``."""
-    text = json.dumps(canonical_config(config), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def config_differences(stored: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[str]:
-    """The top-level keys whose values differ between two configurations."""
-    keys = sorted(set(stored) | set(fresh))
-    return [key for key in keys if stored.get(key) != fresh.get(key)]
 
 
 class PartialRun:
