@@ -126,8 +126,13 @@ def analysis_points(request: Request) -> Response:
 
 
 def sample_document(project: ServedProject, index: int) -> dict[str, Any]:
-    """Labels, prediction (top classes) and size of one sample."""
-    image = project.image(index)
+    """Labels, prediction (top classes) and size of one sample (a token sample: its length)."""
+    if project.is_tokens:
+        with project.lock:
+            size, channels = [int(project.inputs.mask(index).sum())], 0
+    else:
+        image = project.image(index)
+        size, channels = [int(image.shape[0]), int(image.shape[1])], int(image.shape[2])
     labels = []
     for label in project.inputs.labels(index):
         entry = project.label_map.by_index(label)
@@ -145,8 +150,8 @@ def sample_document(project: ServedProject, index: int) -> dict[str, Any]:
         "index": index,
         "labels": labels,
         "prediction": predicted,
-        "size": [int(image.shape[0]), int(image.shape[1])],
-        "channels": int(image.shape[2]),
+        "size": size,
+        "channels": channels,
         "has_attribution": project.has_attribution(index),
     }
 
