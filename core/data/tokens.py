@@ -181,8 +181,10 @@ def write_token_file(
     label: np.ndarray,
     tokens: list[str],
     attributes: dict[str, Any] | None = None,
+    extra: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Write a token data set (atomically) with its vocabulary as the ``tokens`` dataset."""
+    """Write a token data set (atomically) with its vocabulary as the ``tokens`` dataset, root
+    ``attributes`` and ``extra`` per-sample datasets (e.g. a demo's ground truth)."""
     from relscope.core.data.atomic import atomic_path
 
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as file:
@@ -190,5 +192,7 @@ def write_token_file(
         file.create_dataset("attention_mask", data=np.asarray(attention_mask, dtype=np.uint8))
         file.create_dataset("label", data=np.asarray(label))
         file.create_dataset("tokens", data=np.asarray(tokens, dtype=h5py.string_dtype()))
+        for key, value in (extra or {}).items():
+            file.create_dataset(key, data=np.asarray(value))
         for key, value in (attributes or {}).items():
             file.attrs[key] = value
