@@ -93,7 +93,8 @@ def token_prototype(request: Request) -> Response:
     if members.size == 0:
         raise ApiError(404, f"no member of cluster {cluster} has an attribution")
     mean = cluster_token_relevance(project, members)
-    order = np.argsort(-mean, kind="stable")[: max(top, 1)]
+    order = np.argsort(-mean, kind="stable")
+    order = order[mean[order] != 0][: max(top, 1)]  # tokens the members never hold are no part
     entries: list[dict[str, Any]] = [
         {"id": int(i), "token": project.inputs.vocabulary[int(i)], "mean_relevance": float(mean[i])}
         for i in order.tolist()

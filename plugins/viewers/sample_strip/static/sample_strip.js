@@ -88,6 +88,7 @@ export function mount(element, { store, api, shortcuts }) {
     pageSize.value = String(s.pageSize);
     empty.hidden = total > 0;
     strip.replaceChildren();
+    strip.classList.toggle('token-strip', isTokens());
     for (const index of indices) {
       const figure = document.createElement('figure');
       figure.className = 'sample';
