@@ -180,3 +180,35 @@ def test_bad_token_runs_are_one_line_and_write_nothing(tmp_path, capsys, model, 
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and expected in err[0], err
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_two_torchrun_ranks_equal_a_single_process_token_run(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    token_data(tmp_path / "tokens.h5")
+    tiny_bert(tmp_path / "bert")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # like each torchrun rank
+    try:
+        assert _attribute(tmp_path, tmp_path / "bert", "--indices", "0:7") == 0
+    finally:
+        torch.set_num_threads(threads)
+    with h5py.File(tmp_path / "out" / "attribution.h5", "r") as file:
+        reference = {key: file[key][()] for key in file}
+        reference_hash = file.attrs["relscope_config_hash"]
+    out = tmp_path / "dist" / "attribution.h5"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "relscope.core.cli", "attribute", "--model", f"hf:{tmp_path / 'bert'}",
+         "--data", str(tmp_path / "tokens.h5"), "--composite", "attn_lrp", "--indices", "0:7",
+         "--batch-size", "3", "--workers", "0", "--quiet", "--distributed", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with h5py.File(out, "r") as file:
+        joined = {key: file[key][()] for key in file}
+        assert file.attrs["relscope_config_hash"] == reference_hash
+    assert sorted(joined) == sorted(reference)  # input_ids included
+    for key in reference:
+        np.testing.assert_array_equal(joined[key], reference[key], err_msg=key)
