@@ -209,3 +209,24 @@ def test_the_three_modes_mean_plain_coloured_and_coloured_with_values(page) -> N
     overlay = _spans(page)
     assert all(s["value"] == f"{float(s['relevance']):.2f}" for s in overlay)
     assert any(_rgb(s["background"])[0] > 200 for s in overlay if float(s["relevance"]) > 1)
+
+
+def test_hovering_a_point_previews_its_text(page, written) -> None:
+    from playwright.sync_api import expect
+
+    from tests.browser_support import canvas_box
+
+    page.click('.mode-buttons button:has-text("Attribution")')
+    position = page.evaluate("() => relscope.embedding.screenOf(0)")
+    box = canvas_box(page)
+    page.mouse.move(box["x"] + position[0], box["y"] + position[1])
+    card = page.locator(".hover-card")
+    expect(card).to_be_visible()
+    expect(card).to_have_attribute("data-index", "0")
+    mask = written["mask"][0].astype(bool)
+    expect(card.locator(".token-text .token")).to_have_count(int(mask.sum()))
+    assert card.locator(".token-text .token").all_text_contents() == [
+        VOCAB[i] for i in written["ids"][0][mask]
+    ]
+    assert card.locator("img").count() == 0  # no image route for a token project
+    page.mouse.move(box["x"] + 2, box["y"] + 2)

@@ -50,6 +50,10 @@ export function mount(element, { store, api, palette }) {
 
   function render() {
     const points = store.points;
+    const tokens = store.project && store.project.data_type === 'tokens';
+    toggle.parentElement.lastChild.textContent = tokens
+      ? ' prototypes (most relevant tokens)'
+      : ' prototypes (mean heatmap)';
     list.replaceChildren();
     clusters = points ? collect(points) : [];
     const showPrototypes = toggle.checked && store.project && store.project.has_attributions;
