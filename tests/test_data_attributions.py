@@ -109,7 +109,7 @@ def test_split_files_each_claim_their_index(tmp_path):
         ),
         ({"attribution": ATTR[None], "prediction": PRED[:1], "label": LABEL[:1]}, "(N, C, H, W)"),
         (
-            {"attribution": ATTR[:, 0, 0], "prediction": PRED, "label": LABEL},
+            {"attribution": ATTR[:, 0, 0, 0], "prediction": PRED, "label": LABEL},  # (N, T): tokens
             "key 'attribution' must be",
         ),
     ],

@@ -41,9 +41,24 @@ def _file_rows(attributions: AttributionSet) -> list[np.ndarray]:
     return rows
 
 
-def load_attributions(attributions: AttributionSet, indices: Sequence[int]) -> np.ndarray:
-    """Attributions of dataset ``indices`` as (M, C, H, W) float32, in the order given."""
+def load_attributions(attributions: AttributionSet, indices: Sequence[int]) -> Any:
+    """Attributions of dataset ``indices`` as (M, C, H, W) float32, in the order given; token
+    attributions (files with ``input_ids``) as ``{"relevance": (M, T), "input_ids": (M, T)}``."""
     wanted = np.asarray(indices, dtype=np.int64)
+    if all(_has_token_ids(file.path) for file in attributions.files):
+        return {
+            "relevance": _load_key(attributions, wanted, "attribution"),
+            "input_ids": _load_key(attributions, wanted, "input_ids").astype(np.int64),
+        }
+    return _load_key(attributions, wanted, "attribution")
+
+
+def _has_token_ids(path: Any) -> bool:
+    with h5py.File(path, "r") as handle:
+        return "input_ids" in handle and handle["attribution"].ndim == 2
+
+
+def _load_key(attributions: AttributionSet, wanted: np.ndarray, key: str) -> np.ndarray:
     out: np.ndarray | None = None
     for file, claimed in zip(attributions.files, _file_rows(attributions), strict=True):
         order = np.argsort(claimed, kind="stable")
@@ -55,13 +70,13 @@ def load_attributions(attributions: AttributionSet, indices: Sequence[int]) -> n
         targets = np.flatnonzero(hit)
         rows = order[pos[hit]]
         with h5py.File(file.path, "r") as handle:
-            node = handle["attribution"]
+            node = handle[key]
             if isinstance(node, h5py.Dataset):
                 block = _read_rows(node, rows)
             else:  # a group of per-sample datasets: one read each
                 block = np.stack([attributions.attribution(int(wanted[t])) for t in targets])
         if out is None:
-            out = np.empty((len(wanted), *block.shape[1:]), dtype=np.float32)
+            out = np.empty((len(wanted), *block.shape[1:]), dtype=block.dtype)
         out[targets] = block
     if out is None:
         raise KeyError("none of the requested indices has an attribution")
@@ -79,7 +94,9 @@ def _read_rows(node: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
             parts.append(node[low:high][chosen - low])
         else:
             parts.append(node[np.unique(chosen)][np.searchsorted(np.unique(chosen), chosen)])
-    block = np.concatenate(parts).astype(np.float32, copy=False)
+    block = np.concatenate(parts)
+    if block.dtype.kind == "f":
+        block = block.astype(np.float32, copy=False)
     result = np.empty_like(block)
     result[order] = block
     if result.ndim == 4 and not is_channels_first(result.shape[1:]):

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-#: --target values besides a class index
-TARGETS = ("label", "prediction")
+#: --target values besides a class index (next-token: causal language models on token data)
+TARGETS = ("label", "prediction", "next-token")
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -51,14 +51,14 @@ def image_size(text: str) -> tuple[int, int]:
 
 
 def target(text: str) -> str | int:
-    """``label``, ``prediction`` or a class index >= 0."""
+    """``label``, ``prediction``, ``next-token`` or a class index >= 0."""
     if text in TARGETS:
         return text
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected label, prediction or a class index, got {text!r}"
+            f"expected label, prediction, next-token or a class index, got {text!r}"
         ) from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"a class index must be >= 0, got {value}")

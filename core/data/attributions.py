@@ -36,16 +36,20 @@ class AttributionRows:
         attribution = require(file, "attribution", source)
         self.rows = row_count(attribution, "attribution", source)
         self.names = member_names(attribution) if isinstance(attribution, h5py.Group) else None
-        if isinstance(attribution, h5py.Dataset) and attribution.ndim not in (3, 4):
+        if isinstance(attribution, h5py.Dataset) and attribution.ndim not in (2, 3, 4):
             raise DataFormatError(
-                f"{source}: key 'attribution' must be (N, C, H, W) or (N, H, W, C), "
-                f"got shape {attribution.shape}"
+                f"{source}: key 'attribution' must be (N, C, H, W), (N, H, W, C) or (N, T) "
+                f"for tokens, got shape {attribution.shape}"
             )
+        #: token relevance: one value per position, (N, T)
+        self.tokens = isinstance(attribution, h5py.Dataset) and attribution.ndim == 2
 
     def read(self, file: h5py.File, row: int) -> np.ndarray:
         """Row ``row`` of ``file`` (the file these rows describe) as (C, H, W) float32."""
         node = file["attribution"]
         raw = node[self.names[row]][()] if self.names is not None else node[row]
+        if self.tokens:
+            return np.asarray(raw, dtype=np.float32)
         return np.asarray(to_channels_first(np.asarray(raw)), dtype=np.float32)
 
 
@@ -184,6 +188,14 @@ class AttributionSet:
 
     def _check_shape(self, index: int, inputs: Any) -> None:
         attribution = self.attribution(index)
+        if getattr(inputs, "is_tokens", False):
+            if attribution.shape != inputs.attribution_shape(index):
+                number, _ = self._where[index]
+                raise DataFormatError(
+                    f"{self.files[number].path}: key 'attribution' sample {index} has shape "
+                    f"{attribution.shape}, but the token data has {inputs.length} positions"
+                )
+            return
         image = inputs.image(index)
         if attribution.shape[1:] != image.shape[:2]:
             number, _ = self._where[index]
@@ -372,9 +384,11 @@ class AttributionFileWriter:
         prediction: np.ndarray,
         label: np.ndarray,
         index: np.ndarray | None = None,
+        extra: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         """Append float32 attribution rows of ``shape`` given as chunks already encoded by
-        :func:`~relscope.core.data.chunk_codec.encode_rows` (copied into the file as they are)."""
+        :func:`~relscope.core.data.chunk_codec.encode_rows` (copied into the file as they are);
+        ``extra`` columns (e.g. a token run's ``input_ids``) are appended beside them."""
         assert self._file is not None, "use AttributionFileWriter as a context manager"
         count = int(shape[0])
         columns = self._columns(count, prediction, label, index)
@@ -393,7 +407,7 @@ class AttributionFileWriter:
         zeros = (0,) * (len(shape) - 1)
         for number, chunk in enumerate(chunks):
             dataset.id.write_direct_chunk((self.rows + number * rows_per_chunk, *zeros), chunk)
-        for key, values in columns.items():
+        for key, values in {**columns, **(extra or {})}.items():
             self._append_column(key, values, chunk_rows(values.shape[1:], values.dtype.itemsize))
         self.rows += count
 

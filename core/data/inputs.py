@@ -57,6 +57,15 @@ class InputSource:
         """Sample ``index`` as an (H, W, C) float32 array in [0, 1]."""
         raise NotImplementedError
 
+    def sample(self, index: int) -> np.ndarray:
+        """Sample ``index`` as a run batches it: the (C, H, W) image (token sources: ids and mask)."""
+        return np.ascontiguousarray(self.image(index).transpose(2, 0, 1))
+
+    def attribution_shape(self, index: int) -> tuple[int, ...]:
+        """The shape of sample ``index``'s attribution: (C, H, W) for images."""
+        height, width, channels = self.image(index).shape
+        return (channels, height, width)
+
     def labels(self, index: int) -> list[int]:
         """The class indices of sample ``index`` (one, or several for n-hot labels)."""
         return self._labels[self._check_index(index)]
@@ -347,6 +356,10 @@ def open_inputs(
         dataset_spec.validate(str(dataset_spec.path))
         if dataset_spec.type == "hdf5":
             return Hdf5Inputs(dataset_spec.path, label_map)
+        if dataset_spec.type == "tokens":
+            from relscope.core.data.tokens import TokenInputs
+
+            return TokenInputs(dataset_spec.path, label_map)
         assert dataset_spec.input_width is not None and dataset_spec.input_height is not None
         return ImageDirectoryInputs(
             dataset_spec.path,

@@ -24,7 +24,7 @@ from relscope.core.errors import DataFormatError, DataSourceError
 if TYPE_CHECKING:
     from relscope.core.data.inputs import ImageDirectoryInputs, InputSource
 
-DATASET_TYPES = ("hdf5", "image_directory")
+DATASET_TYPES = ("hdf5", "image_directory", "tokens")
 IMAGE_DIRECTORY_KEYS = (
     "input_width",
     "input_height",
@@ -37,7 +37,8 @@ IMAGE_DIRECTORY_KEYS = (
 
 @attrs.define
 class DatasetSpec:
-    """A data set: ``hdf5`` file or ``image_directory`` (with its size, resampling and label regex)."""
+    """A data set: ``hdf5`` file, ``image_directory`` (with its size, resampling and label regex)
+    or ``tokens`` (an HDF5 file of token ids, see :mod:`relscope.core.data.tokens`)."""
 
     name: str
     type: str
@@ -264,9 +265,12 @@ def open_data_source(
         assert isinstance(inputs, ImageDirectoryInputs)
         dataset = attrs.evolve(inputs.spec, name=path.absolute().name, path=path.absolute())
         return DataSource(spec, inputs, label_map, dataset, _fingerprint(inputs))
-    probe = Hdf5Inputs(path, given)
+    from relscope.core.data.tokens import TokenInputs, is_token_file
+
+    tokens = is_token_file(path)
+    probe = TokenInputs(path, given) if tokens else Hdf5Inputs(path, given)
     label_map = _label_map_for(probe.label_column, given)
-    dataset = DatasetSpec(path.stem, "hdf5", path.absolute())
+    dataset = DatasetSpec(path.stem, "tokens" if tokens else "hdf5", path.absolute())
     return DataSource(spec, probe, label_map, dataset, _fingerprint(probe))
 
 

@@ -82,11 +82,13 @@ def write_virtual_attribution(
     batch_size: int,
     with_index: bool,
     attributes: Mapping[str, Any] | None = None,
+    extra_keys: Sequence[str] = (),
 ) -> Path:
     """Write ``out`` (atomically) as virtual datasets over the ``(shard, file)`` pairs of a run of
-    ``samples`` rows in batches of ``batch_size``; shards without rows may be left out."""
+    ``samples`` rows in batches of ``batch_size``; shards without rows may be left out.
+    ``extra_keys`` are mapped too (a token run's ``input_ids``)."""
     out = Path(out)
-    keys = KEYS if with_index else KEYS[:3]
+    keys = (*(KEYS if with_index else KEYS[:3]), *extra_keys)
     layouts: dict[str, tuple[h5py.h5t.TypeID, tuple[int, ...]]] = {}
     plans: list[tuple[Path, int, list[RowBlocks]]] = []
     covered = 0

@@ -76,13 +76,13 @@ def target_relevance(target: str | int, labels: list[list[int]]) -> Any:
 
 def run_config(
     config: dict[str, Any],
-    sample_shape: tuple[int, int, int],
+    sample_shape: tuple[int, ...],
     batch_size: int,
     target: str | int,
     seed: int,
 ) -> dict[str, Any]:
     """``config`` completed with what else fixes the stored result: batching, target, seed and the
-    chunk layout of (C, H, W) samples. A distributed run's joined file records the same."""
+    chunk layout of samples of ``sample_shape`` ((C, H, W), or (T,) for tokens). A distributed run's joined file records the same."""
     return {
         **config,
         "batch_size": batch_size,
@@ -173,20 +173,24 @@ def attribute_dataset(
     batch_numbers: Sequence[int] | None = None,
     with_index: bool | None = None,
     progress_label: str = "attribute",
+    job_class: type[AttributionJob] | None = None,
 ) -> RunResult:
     """Attribute ``inputs[indices]`` with ``attributor`` (an entered-able Attributor) into ``out``.
 
     ``config`` describes everything that determines the result; it is stored with the partial run
     and the output, and a resume with a different one is refused. ``index`` is written when
     ``indices`` is not the whole data set in order (or when ``with_index`` is True).
+    ``job_class`` replaces :class:`AttributionJob` (e.g. the token job).
     """
     all_indices = list(range(len(inputs))) if indices is None else [int(i) for i in indices]
     if with_index is None:
         with_index = all_indices != list(range(len(inputs)))
     if all_indices:
-        height, width, channels = inputs.image(all_indices[0]).shape
-        config = run_config(config, (channels, height, width), batch_size, target, seed)
-    job = AttributionJob(attributor, inputs, target, config.get("chunk_rows", 1), with_index)
+        shape = inputs.attribution_shape(all_indices[0])
+        config = run_config(config, shape, batch_size, target, seed)
+    job = (job_class or AttributionJob)(
+        attributor, inputs, target, config.get("chunk_rows", 1), with_index
+    )
     return run_batches(
         job,
         inputs,

@@ -58,22 +58,38 @@ class DatasetAttribution:
 
             device = rank_device(device, group.local_rank)
         indices = self.data.select(len(source.inputs))
-        channels = source.inputs.image(indices[0]).shape[2]
-        repeat = grey_repeat_channels(loaded.model, channels)
+        job_class = None
+        repeat = None
+        tokens = getattr(source.inputs, "is_tokens", False)
+        if not tokens:
+            if self.target == "next-token":
+                raise AttributeUsageError(
+                    f"--target next-token: needs token data (input_ids), {self.data.spec} holds "
+                    "images"
+                )
+            channels = source.inputs.image(indices[0]).shape[2]
+            repeat = grey_repeat_channels(loaded.model, channels)
         preprocessing = Preprocessing(
             tuple(loaded.mean) if loaded.mean is not None else None,
             tuple(loaded.std) if loaded.std is not None else None,
             channels=repeat,
         )
-        channels = repeat or channels
-        bounds = tuple(b.to(device) for b in preprocessing.bounds(channels))
-        model = loaded.model.to(device).eval()
+        if tokens:
+            from relscope.core.runs.token_attribution import TokenAttributionJob, token_model
+
+            model = token_model(loaded.model, self.model.spec, self.target).to(device).eval()
+            bounds = None  # token embeddings have no pixel box
+            job_class = TokenAttributionJob
+        else:
+            channels = repeat or channels
+            bounds = tuple(b.to(device) for b in preprocessing.bounds(channels))
+            model = loaded.model.to(device).eval()
         composite = composite_for_inputs(self.composite, self.composite_params, bounds)
         attributor = get_registry("attributors").create(
             self.attributor, model=model, composite=composite, **self.attributor_params
         )
         return PreparedAttribution(
-            self, out, model, source, indices, preprocessing, attributor, device
+            self, out, model, source, indices, preprocessing, attributor, device, job_class
         )
 
     def config(self) -> dict[str, Any]:
@@ -96,6 +112,8 @@ class PreparedAttribution:
     preprocessing: Preprocessing
     attributor: Any
     device: str
+    #: the batch job (None: the image AttributionJob; token data: TokenAttributionJob)
+    job_class: Any = None
 
     def config(self) -> dict[str, Any]:
         """Everything that fixes the result, as the run records and ``--resume`` compares it."""
@@ -122,6 +140,7 @@ class PreparedAttribution:
             "samples": len(self.indices),
             "device": torch.device(spec.batching.device).type,
             "torch": torch.__version__,
+            **({"data_type": "tokens"} if self.job_class is not None else {}),
         }
 
     def output_path(self, group: Any = None) -> Path:
@@ -148,6 +167,7 @@ class PreparedAttribution:
             "workers": spec.batching.workers,
             "resume": spec.resume,
             "seed": spec.batching.seed,
+            "job_class": self.job_class,
         }
         try:
             if group is not None:
@@ -176,9 +196,10 @@ class PreparedAttribution:
             self.source.inputs.close()
 
 
-def composite_for_inputs(name: str, params: dict[str, Any], bounds: tuple[Any, Any]) -> Any:
+def composite_for_inputs(name: str, params: dict[str, Any], bounds: tuple[Any, Any] | None) -> Any:
     """The composite ``name`` with ``params``; the z^B box of the input normalisation is passed as
-    ``low``/``high`` when the composite takes them and they were not given."""
+    ``low``/``high`` when the composite takes them and they were not given (token data has no
+    box: ``bounds`` None)."""
     if name == "none":
         return None
     from relscope.core.registry import get_registry
@@ -186,7 +207,7 @@ def composite_for_inputs(name: str, params: dict[str, Any], bounds: tuple[Any, A
     registry = get_registry("composites")
     params = dict(params)
     accepted = registry.parameters(name)
-    if "low" in accepted and "high" in accepted:
+    if bounds is not None and "low" in accepted and "high" in accepted:
         params.setdefault("low", bounds[0])
         params.setdefault("high", bounds[1])
     return registry.create(name, **params)

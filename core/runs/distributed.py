@@ -97,6 +97,7 @@ def attribute_distributed(
     resume: bool = False,
     seed: int = 0,
     progress: bool = True,
+    job_class: Any = None,
 ) -> DistributedResult:
     """Attribute this rank's shard of ``indices``, wait for every rank, and (rank 0) join.
 
@@ -130,6 +131,7 @@ def attribute_distributed(
                 batch_numbers=shard.batch_numbers(len(indices), batch_size),
                 with_index=True,
                 progress_label=f"attribute [rank {group.rank}/{group.world_size}]",
+                job_class=job_class,
             )
             outcome = ShardOutcome(
                 group.rank,
@@ -187,10 +189,8 @@ def join_shards(
     Returns whether ``out`` was written.
     """
     world_size = len(outcomes)
-    height, width, channels = inputs.image(int(indices[0])).shape
-    whole = canonical_config(
-        run_config(config, (channels, height, width), batch_size, target, seed)
-    )
+    shape = inputs.attribution_shape(int(indices[0]))
+    whole = canonical_config(run_config(config, shape, batch_size, target, seed))
     digest = config_hash(whole)
     files = [(Shard(o.rank, world_size), Shard(o.rank, world_size).path(out)) for o in outcomes]
     files = [(shard, path) for (shard, path), o in zip(files, outcomes) if o.samples]
@@ -207,6 +207,7 @@ def join_shards(
             len(indices),
             batch_size,
             with_index=list(indices) != list(range(len(inputs))),
+            extra_keys=("input_ids",) if getattr(inputs, "is_tokens", False) else (),
             attributes={
                 CONFIG_ATTRIBUTE: json.dumps(whole, sort_keys=True),
                 CONFIG_HASH_ATTRIBUTE: digest,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import attrs
-import numpy as np
 import torch
 
 from relscope.core.data.inputs import InputSource
@@ -52,8 +51,8 @@ class Preprocessing:
 
 
 class SampleDataset(torch.utils.data.Dataset):
-    """Samples ``indices`` of ``inputs`` as (CHW tensor in [0, 1], labels, index) triples; the
-    batches are normalised on the model's device."""
+    """Samples ``indices`` of ``inputs`` as (CHW tensor in [0, 1], labels, index) triples (token
+    sources: their (2, T) ids and mask); image batches are normalised on the model's device."""
 
     def __init__(self, inputs: InputSource, indices: Sequence[int]) -> None:
         self.inputs = inputs
@@ -64,8 +63,8 @@ class SampleDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, position: int) -> tuple[torch.Tensor, list[int], int]:
         index = self.indices[position]
-        image = torch.from_numpy(np.ascontiguousarray(self.inputs.image(index).transpose(2, 0, 1)))
-        return image, self.inputs.labels(index), index
+        sample = torch.from_numpy(self.inputs.sample(index))
+        return sample, self.inputs.labels(index), index
 
 
 def collate(batch: list[tuple[torch.Tensor, list[int], int]]) -> tuple[torch.Tensor, list, list]:

@@ -61,7 +61,8 @@ def register_commands(subparsers: Any) -> None:
         "--target",
         type=target,
         default="label",
-        help="label (true label), prediction (argmax) or a class index (default: label)",
+        help="label (true label), prediction (argmax), a class index, or next-token (causal "
+        "LMs on token data: the data's last token; default: label)",
     )
     add_batching_arguments(parser)
     run_group = parser.add_argument_group("run")

@@ -44,6 +44,12 @@ def register_commands(subparsers: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
     parser.add_argument("--port", type=int, default=8080, help="port to serve on")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--text",
+        action="store_true",
+        help="the text demo instead: generated reviews with a '<br>' shortcut, a tiny BERT, "
+        "AttnLRP per token and SpRAy on the bag-of-relevance",
+    )
     parser.set_defaults(func=run)
 
 
@@ -177,6 +183,10 @@ def _concepts(out: Path, project: Path, quiet: list[str]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the six stages; serve unless ``--no-serve``."""
+    if args.text:
+        from relscope.plugins.demo.text_demo import run_text_demo
+
+        return run_text_demo(args, _run_cli)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     quiet = ["--quiet"] if args.quiet else []

@@ -16,6 +16,11 @@ from relscope.core.errors import ProcessorError
 
 
 def _batch(data: Any, owner: str, min_ndim: int = 1) -> np.ndarray:
+    if isinstance(data, dict) and "input_ids" in data:
+        raise ProcessorError(
+            f"{owner}: token relevance needs a token view first: --task preprocess=token_bag "
+            "(relevance per vocabulary id) or preprocess=token_positions"
+        )
     array = np.asarray(data)
     if array.ndim < min_ndim or array.dtype.kind not in "biuf":
         raise ProcessorError(

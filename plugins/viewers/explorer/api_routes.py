@@ -145,11 +145,15 @@ def analysis_points(request: Request) -> Response:
 
 def sample_documents(project: ServedProject, indices: Sequence[int]) -> list[dict[str, Any]]:
     """Labels, prediction (top classes) and size of several samples, read in one pass: sizes
-    from metadata, predictions with one selection per file."""
+    from metadata (a token sample: its length), predictions with one selection per file."""
     predictions = project.predictions(indices)
     documents = []
     for index in indices:
-        height, width, channels = project.shape(index)
+        if project.is_tokens:
+            size, channels = [int(project.inputs.mask(index).sum())], 0
+        else:
+            height, width, channels = project.shape(index)
+            size = [height, width]
         labels = [
             project.label_map.by_index(label).as_dict() for label in project.inputs.labels(index)
         ]
@@ -167,7 +171,7 @@ def sample_documents(project: ServedProject, indices: Sequence[int]) -> list[dic
                 "index": index,
                 "labels": labels,
                 "prediction": predicted,
-                "size": [height, width],
+                "size": size,
                 "channels": channels,
                 "has_attribution": project.has_attribution(index),
             }

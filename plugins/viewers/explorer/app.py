@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from relscope.core.errors import ExplorerError, RelscopeError
 from relscope.core.registry import Registry, RegistryEntry, get_registry
 from relscope.core.viewer_panel import REGIONS, Panel
-from relscope.plugins.viewers.explorer import api_routes, image_routes
+from relscope.plugins.viewers.explorer import api_routes, image_routes, token_routes
 from relscope.plugins.viewers.explorer.access_guard import (
     TOKEN_PATTERN,
     AccessGuard,
@@ -175,6 +175,7 @@ def build_app(
         Route("/", index),
         *api_routes.ROUTES,
         *image_routes.ROUTES,
+        *token_routes.ROUTES,
         Mount("/static/explorer", app=StaticFiles(directory=shell_folder, follow_symlink=True)),
         *panel_mounts(panel_entries, stack),
     ]

@@ -78,6 +78,11 @@ class ServedProject:
         return len(self.inputs)
 
     @property
+    def is_tokens(self) -> bool:
+        """True for a token project (``dataset.type: tokens``): samples are texts, not images."""
+        return bool(getattr(self.inputs, "is_tokens", False))
+
+    @property
     def has_attributions(self) -> bool:
         """True when the project names attribution files."""
         return self.attributions is not None
@@ -165,6 +170,7 @@ class ServedProject:
         return {
             **self.summary(),
             "size": len(self.inputs),
+            "data_type": self.project.dataset.type,
             "version": self.version,
             "has_attributions": self.has_attributions,
             "attribution": None

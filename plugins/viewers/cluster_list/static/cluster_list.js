@@ -27,8 +27,33 @@ export function mount(element, { store, api, palette }) {
     return api.prototypeUrl(s.project, s.analysis, params, store.project && store.project.version);
   }
 
+  /** A token project's prototype: the tokens with the highest mean relevance in the cluster. */
+  async function fillTokenPrototype(holder, id) {
+    const s = store.state;
+    const params = { category: s.category, clustering: s.clustering, cluster: id, top: 3 };
+    try {
+      const doc = await api.tokenPrototype(s.project, s.analysis, params);
+      holder.replaceChildren(
+        ...doc.tokens.map((entry) => {
+          const span = document.createElement('span');
+          span.className = 'prototype-token';
+          span.dataset.token = entry.token;
+          span.textContent = entry.token;
+          span.title = `mean relevance ${entry.mean_relevance.toPrecision(3)}`;
+          return span;
+        }),
+      );
+    } catch (error) {
+      holder.textContent = error.message;
+    }
+  }
+
   function render() {
     const points = store.points;
+    const tokens = store.project && store.project.data_type === 'tokens';
+    toggle.parentElement.lastChild.textContent = tokens
+      ? ' prototypes (most relevant tokens)'
+      : ' prototypes (mean heatmap)';
     list.replaceChildren();
     clusters = points ? collect(points) : [];
     const showPrototypes = toggle.checked && store.project && store.project.has_attributions;
@@ -45,7 +70,12 @@ export function mount(element, { store, api, palette }) {
       item.querySelector('.swatch').style.background = palette.categoryCss(cluster.id);
       item.querySelector('.cluster-name').textContent = name;
       item.querySelector('.cluster-count').textContent = String(cluster.count);
-      if (showPrototypes) {
+      if (showPrototypes && store.project.data_type === 'tokens') {
+        const tokens = document.createElement('span');
+        tokens.className = 'token-prototype';
+        item.append(tokens);
+        fillTokenPrototype(tokens, cluster.id);
+      } else if (showPrototypes) {
         const img = document.createElement('img');
         img.className = 'prototype sample-image';
         img.loading = 'lazy';
@@ -82,7 +112,7 @@ export function mount(element, { store, api, palette }) {
   }
 
   function refreshPrototypes() {
-    for (const img of list.querySelectorAll('img.prototype')) {
+    for (const img of list.querySelectorAll('img.prototype')) { // token prototypes have no colours
       img.src = prototypeUrl(Number(img.parentElement.dataset.cluster));
     }
   }

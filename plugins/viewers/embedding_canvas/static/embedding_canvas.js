@@ -4,6 +4,7 @@
 
 import { PointGrid, bounds, inPolygon, inRectangle } from './point_index.js';
 import { createRenderer } from './point_renderer.js';
+import { tokenText } from '/static/explorer/token_text.js';
 
 const PAD = 18; // CSS pixels around the data
 const HOVER_RADIUS = 10; // CSS pixels
@@ -492,11 +493,22 @@ class EmbeddingCanvas {
     const index = p.index[position];
     const version = store.project && store.project.version;
     const images = this.card.querySelector('.hover-images');
-    const urls = [this.api.imageUrl(s.project, index, version)];
-    if (store.project && store.project.has_attributions && s.mode !== 'input') {
+    if (store.project && store.project.data_type === 'tokens') {
+      // a token project previews the text (coloured unless in input mode)
+      images.replaceChildren();
+      const mode = store.project.has_attributions ? s.mode : 'input';
+      this.api
+        .tokens(s.project, index, s.colormap)
+        .then((doc) => {
+          if (this.card.dataset.index === String(index)) images.replaceChildren(tokenText(doc, mode));
+        })
+        .catch(() => images.replaceChildren());
+    }
+    const urls = store.project && store.project.data_type === 'tokens' ? [] : [this.api.imageUrl(s.project, index, version)];
+    if (urls.length && store.project.has_attributions && s.mode !== 'input') {
       urls.push(this.api.sampleUrl(s.project, index, s.mode, s.colormap, version));
     }
-    images.replaceChildren(
+    if (urls.length) images.replaceChildren(
       ...urls.map((url) => {
         const img = document.createElement('img');
         img.className = 'sample-image';

@@ -107,6 +107,18 @@ export class Api {
     return this.heatmapUrl(project, index, colormap, mode, version);
   }
 
+  /** A token sample's texts, relevance and colours in ``colormap``. */
+  tokens(project, index, colormap) {
+    return this.json(`/api/projects/${enc(project)}/samples/${index}/tokens${query({ colormap })}`);
+  }
+
+  /** The tokens with the highest mean relevance in one cluster. */
+  tokenPrototype(project, analysis, params) {
+    return this.json(
+      `/api/projects/${enc(project)}/analyses/${enc(analysis)}/token-prototype${query(params)}`,
+    );
+  }
+
   prototypeUrl(project, analysis, params, version) {
     return (
       `/api/projects/${enc(project)}/analyses/${enc(analysis)}/prototype` +

@@ -1,6 +1,8 @@
 // Sample strip: the selected samples in the chosen mode and colour map, a page at a time through
 // the whole selection; a click opens the sample with its labels, prediction and all three views.
 
+import { tokenText } from '/static/explorer/token_text.js';
+
 const PAGE_SIZES = [20, 50, 100, 200];
 
 export function mount(element, { store, api, shortcuts }) {
@@ -42,6 +44,26 @@ export function mount(element, { store, api, shortcuts }) {
     return api.sampleUrl(s.project, index, mode, s.colormap, version);
   }
 
+  function isTokens() {
+    return Boolean(store.project && store.project.data_type === 'tokens');
+  }
+
+  function viewMode() {
+    return store.project && store.project.has_attributions ? store.state.mode : 'input';
+  }
+
+  /** Fill ``holder`` with the text of token sample ``index`` in ``mode`` (fetched per call). */
+  async function fillTokens(holder, index, mode) {
+    const s = store.state;
+    try {
+      const doc = await api.tokens(s.project, index, s.colormap);
+      holder.replaceChildren(tokenText(doc, mode));
+      if (!doc.relevance) holder.closest('figure')?.classList.add('no-attribution');
+    } catch (error) {
+      holder.textContent = error.message;
+    }
+  }
+
   function caption(index) {
     const points = store.points;
     const position = store.positionOf(index);
@@ -66,19 +88,29 @@ export function mount(element, { store, api, shortcuts }) {
     pageSize.value = String(s.pageSize);
     empty.hidden = total > 0;
     strip.replaceChildren();
+    strip.classList.toggle('token-strip', isTokens());
     for (const index of indices) {
       const figure = document.createElement('figure');
       figure.className = 'sample';
       figure.dataset.index = String(index);
       figure.setAttribute('role', 'listitem');
       figure.tabIndex = 0;
+      const text = document.createElement('figcaption');
+      text.textContent = caption(index);
+      if (isTokens()) {
+        figure.classList.add('token-sample');
+        const holder = document.createElement('div');
+        holder.className = 'token-holder';
+        fillTokens(holder, index, viewMode());
+        figure.append(holder, text);
+        strip.append(figure);
+        continue;
+      }
       const img = document.createElement('img');
       img.className = 'sample-image';
       img.alt = `sample ${index}`;
       img.decoding = 'async';
       img.src = urlFor(index);
-      const text = document.createElement('figcaption');
-      text.textContent = caption(index);
       img.addEventListener('error', () => {
         // no attribution stored for this sample: show its input instead, and say so
         const input = api.imageUrl(store.state.project, index, store.project && store.project.version);
@@ -96,6 +128,10 @@ export function mount(element, { store, api, shortcuts }) {
 
   function refreshImages() {
     for (const figure of strip.children) {
+      if (figure.classList.contains('token-sample')) {
+        fillTokens(figure.querySelector('.token-holder'), Number(figure.dataset.index), viewMode());
+        continue;
+      }
       figure.querySelector('img').src = urlFor(Number(figure.dataset.index));
     }
   }
@@ -111,6 +147,19 @@ export function mount(element, { store, api, shortcuts }) {
     try {
       const sample = await api.sample(s.project, index);
       const views = store.project.has_attributions ? ['input', 'attribution', 'overlay'] : ['input'];
+      if (isTokens()) {
+        const doc = await api.tokens(s.project, index, s.colormap);
+        dialog.innerHTML = `<h2>Sample ${index}</h2><div class="sample-views"></div>
+          <form method="dialog"><button>Close</button></form>`;
+        for (const mode of views) {
+          const figure = document.createElement('figure');
+          const label = document.createElement('figcaption');
+          label.textContent = mode;
+          figure.append(tokenText(doc, mode), label);
+          dialog.querySelector('.sample-views').append(figure);
+        }
+        return;
+      }
       const labels = sample.labels.map((l) => `${l.name} (${l.index})`).join(', ') || 'none';
       const top = sample.prediction
         ? sample.prediction.top.map((p) => `${p.name} ${p.score.toFixed(3)}`).join(', ')
