@@ -96,6 +96,9 @@ def run_config(
 class AttributionJob:
     """Attribute each batch with ``attributor`` towards ``target``; store relevance as chunks."""
 
+    #: columns of the batches stored beside attribution, prediction and label (token ids, ...)
+    extra_columns: tuple[str, ...] = ()
+
     def __init__(
         self,
         attributor: Any,
@@ -152,6 +155,7 @@ class AttributionJob:
                     batch["prediction"],
                     batch["label"],
                     batch["index"],
+                    extra={name: batch[name] for name in self.extra_columns},
                 )
 
 

@@ -11,16 +11,12 @@ Runs through :func:`relscope.core.runs.batch_loop.run_batches` like image runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from relscope.core.data.attributions import AttributionFileWriter
-from relscope.core.data.chunk_codec import COMPRESSION_LEVEL, unpack_chunks
 from relscope.core.data.labels import labels_array
 from relscope.core.errors import AttributeUsageError, AttributionError
 from relscope.core.runs.attribution_run import AttributionJob, target_relevance
@@ -72,6 +68,8 @@ def token_model(loaded: Any, spec: str, target: str | int) -> TokenLogits:
 class TokenAttributionJob(AttributionJob):
     """Attribute token batches at the embeddings; store per-token relevance and the ids."""
 
+    extra_columns = ("input_ids",)
+
     def compute(self, inputs: Any, labels: list[list[int]]) -> dict[str, np.ndarray]:
         """Per-token relevance (B, T), model output, labels and ids of one batch."""
         model: TokenLogits = self.attributor.model
@@ -100,20 +98,3 @@ class TokenAttributionJob(AttributionJob):
             "label": labels_array(labels, self.inputs.multi_label, self.inputs.label_column.width),
             "input_ids": ids.cpu().numpy().astype(np.int64),
         }
-
-    def assemble(
-        self, out: Path, batches: Iterator[dict[str, np.ndarray]], attributes: dict[str, str]
-    ) -> None:
-        """Copy the stored chunks into the attribution file, with ``input_ids`` beside them."""
-        with AttributionFileWriter(out, self.with_index, attributes) as writer:
-            for batch in batches:
-                writer.append_encoded(
-                    unpack_chunks(batch["attribution_chunks"], batch["attribution_sizes"]),
-                    tuple(int(n) for n in batch["attribution_shape"]),
-                    self.rows_per_chunk,
-                    COMPRESSION_LEVEL,
-                    batch["prediction"],
-                    batch["label"],
-                    batch["index"],
-                    extra={"input_ids": batch["input_ids"]},
-                )
