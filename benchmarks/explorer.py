@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -116,9 +117,12 @@ def write_project(root: Path, points: int, side: int = 16, seed: int = 0) -> Pat
 class Server:
     """``relscope serve`` on a free loopback port."""
 
-    def __init__(self, project: Path, cwd: Path) -> None:
+    def __init__(self, project: Path, cwd: Path, cpus: str | None = None) -> None:
+        command = [sys.executable, "-m", "relscope.core.cli", "serve", str(project), "--port", "0"]
+        if cpus is not None:  # pinned: ``taskset -c CPUS``
+            command = ["taskset", "-c", cpus, *command]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "relscope.core.cli", "serve", str(project), "--port", "0"],
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -363,18 +367,215 @@ def soak(
     return counts["requests"], counts["errors"], memory
 
 
+# -- side by side with ViRelAy, and pinned to one core ----------------------------------------------
+
+#: requests per measured phase, and the concurrent clients of the parallel phases
+PHASE_REQUESTS = 120
+PARALLEL_CLIENTS = 8
+
+
+def virelay_installed() -> bool:
+    """True when the reference explorer (ViRelAy 1.0) can be started from this interpreter."""
+    import importlib.util
+
+    return importlib.util.find_spec("virelay") is not None
+
+
+def comparison_paths(tool: str) -> tuple[Callable[[int], str], Callable[[int], str]]:
+    """``(analysis JSON path of key k, heatmap path of sample i)`` in ``tool``'s API."""
+    from virelay_project import CLASSES, CLUSTERINGS, EMBEDDINGS
+
+    keys = [(c, cl, e) for c in range(CLASSES) for cl in CLUSTERINGS for e in EMBEDDINGS]
+
+    def analysis(k: int) -> str:
+        category, clustering, embedding = keys[k % len(keys)]
+        return (
+            f"/api/projects/0/analyses/spectral?category={category:08d}"
+            f"&clustering={clustering}&embedding={embedding}"
+        )
+
+    if tool == "relscope":
+        heatmap = "/api/projects/0/samples/{}/heatmap?colormap=black-fire-red&mode=attribution"
+    else:
+        heatmap = (
+            "/api/projects/0/attributions/{}/heatmap?colorMap=black-fire-red&superimpose=false"
+        )
+    return analysis, heatmap.format
+
+
+def split_clients(paths: list[str], clients: int) -> list[list[str]]:
+    """``paths`` dealt round-robin to ``clients`` request sequences."""
+    return [paths[c::clients] for c in range(clients)]
+
+
+def load() -> str:
+    """The machine's load averages (as ``uptime`` prints them)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def compare_with_virelay(root: Path, seed: int = 0) -> None:
+    """p95 of analysis JSON, heatmaps already rendered and heatmaps never shown before, at 1 and 8
+    clients, relscope and ViRelAy serving the same ViRelAy-made project in the same run."""
+    from virelay_project import ViRelAyServer, attribution_chunks, write_virelay_digits_project
+
+    project = write_virelay_digits_project(root, seed)
+    print(f"\nViRelAy-made digits project: attribution chunks {attribution_chunks(root)}, gzip")
+    order = np.random.default_rng(seed).permutation(1797).tolist()  # clicking through clusters
+    starters: dict[str, Callable[[], Any]] = {
+        "relscope": lambda: Server(project, root),
+        "virelay": lambda: ViRelAyServer(project, root),
+    }
+    servers = {tool: start() for tool, start in starters.items()}
+    results: dict[tuple[str, str], tuple[float, float, int]] = {}
+
+    def phase(name: str, paths_of: Callable[[str], list[list[str]]]) -> None:
+        for tool, server in servers.items():
+            latencies, errors = run_load(server, paths_of(tool))
+            results[(name, tool)] = (*percentiles(latencies), errors)
+
+    try:
+        n = PHASE_REQUESTS
+        first, second = order[:n], order[n : 2 * n]
+        for clients in (1, PARALLEL_CLIENTS):
+            phase(
+                f"analysis JSON x{clients}",
+                lambda tool, c=clients: split_clients(
+                    [comparison_paths(tool)[0](k) for k in range(n)], c
+                ),
+            )
+        # never shown before, 1 client: the first 120 samples of the order, servers fresh
+        phase(
+            "heatmap never shown x1",
+            lambda tool: [[comparison_paths(tool)[1](i) for i in first]],
+        )
+        for clients in (1, PARALLEL_CLIENTS):
+            phase(
+                f"heatmap already rendered x{clients}",
+                lambda tool, c=clients: split_clients(
+                    [comparison_paths(tool)[1](i) for i in first], c
+                ),
+            )
+        # never shown before, 8 clients: restart both servers so nothing of the file is decoded
+        for tool in servers:
+            servers[tool].stop()
+            servers[tool] = starters[tool]()
+        phase(
+            f"heatmap never shown x{PARALLEL_CLIENTS}",
+            lambda tool: split_clients(
+                [comparison_paths(tool)[1](i) for i in second], PARALLEL_CLIENTS
+            ),
+        )
+    finally:
+        for server in servers.values():
+            server.stop()
+    print(f"side by side, {PHASE_REQUESTS} requests per phase ({load()}):")
+    print(
+        f"  {'phase':<30} {'relscope p95':>12} {'ViRelAy p95':>12} {'ratio':>7}"
+        f" {'(medians ms)':>16} errors"
+    )
+    names = list(dict.fromkeys(name for name, _ in results))
+    for name in names:
+        ours, theirs = results[(name, "relscope")], results[(name, "virelay")]
+        print(
+            f"  {name:<30} {ours[1]:12.1f} {theirs[1]:12.1f} {ours[1] / theirs[1]:7.2f}"
+            f" {ours[0]:7.1f} /{theirs[0]:7.1f}  {ours[2]}/{theirs[2]}"
+        )
+    print("  target: every ratio <= 0.50")
+
+
+def pinned_soak(root: Path, duration: float, clients: int = 32) -> None:
+    """The server pinned to core 0, this load generator to core 1: ``clients`` clients for
+    ``duration`` s over analysis JSON and already-rendered heatmaps; p95 per route, errors."""
+    from virelay_project import write_virelay_digits_project
+
+    project = root / "project.yaml"
+    if not project.exists():
+        project = write_virelay_digits_project(root)
+    if len(os.sched_getaffinity(0)) < 2:
+        print("\npinned run skipped: needs two cores")
+        return
+    analysis, heatmap = comparison_paths("relscope")
+    server = Server(project, root, cpus="0")
+    before = os.sched_getaffinity(0)
+    try:
+        warm = [analysis(k) for k in range(80)] + [heatmap(i) for i in range(256)]
+        run_load(server, split_clients(warm, 4))
+        idle = server.rss_mib()
+        os.sched_setaffinity(0, {1})  # threads started from here on inherit it
+        stop = time.monotonic() + duration
+        latencies: dict[str, list[float]] = {"analysis JSON": [], "heatmap (rendered)": []}
+        errors = [0]
+        lock = threading.Lock()
+
+        def worker(seed: int) -> None:
+            rng = random.Random(seed)
+            client = Client(server.host, server.port)
+            while time.monotonic() < stop:
+                if rng.random() < 0.5:
+                    route, path = "analysis JSON", analysis(rng.randrange(80))
+                else:
+                    route, path = "heatmap (rendered)", heatmap(rng.randrange(256))
+                status, ms = client.get(path)
+                with lock:
+                    latencies[route].append(ms)
+                    if status not in (200, 304):
+                        errors[0] += 1
+
+        threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=duration + 120)
+        os.sched_setaffinity(0, before)
+        print(
+            f"\npinned: server on core 0, {clients} clients on core 1, {duration:.0f} s "
+            f"({load()}), RSS {idle:.1f} -> {server.rss_mib():.1f} MiB:"
+        )
+        for route, values in latencies.items():
+            median, p95 = percentiles(values)
+            print(
+                f"  {route:<20} {len(values):7d} requests  median {median:6.1f}  p95 {p95:6.1f} ms"
+            )
+        print(f"  errors {errors[0]}")
+        print("  targets: heatmap p95 <= 20 ms, analysis JSON p95 <= 30 ms, 0 errors")
+    finally:
+        os.sched_setaffinity(0, before)
+        server.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--duration", type=float, default=120.0, help="soak seconds (32 clients)")
     parser.add_argument("--side", type=int, default=16, help="image side (pixels)")
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=("all", "virelay", "pinned", "points"),
+        default="all",
+        help="virelay: the side-by-side phases; pinned: the taskset run; points: the large project",
+    )
+    parser.add_argument("--pinned-duration", type=float, default=60.0, help="pinned run seconds")
     args = parser.parse_args()
     if not 1000 <= args.points <= 2_000_000 or not 1 <= args.duration <= 600:
         parser.error("--points must lie in 1000..2000000 and --duration in 1..600")
     if not 2 <= args.side <= 64:
         parser.error("--side must lie in 2..64")
 
+    if not 1 <= args.pinned_duration <= 600:
+        parser.error("--pinned-duration must lie in 1..600")
+    if args.only in ("all", "virelay", "pinned"):
+        with tempfile.TemporaryDirectory(prefix="relscope-bench-virelay-") as folder:
+            if args.only != "pinned":
+                if virelay_installed():
+                    compare_with_virelay(Path(folder))
+                else:
+                    print("ViRelAy is not installed: side-by-side phases skipped")
+            if args.only != "virelay":
+                pinned_soak(Path(folder), args.pinned_duration)
+    if args.only not in ("all", "points"):
+        return 0
     with tempfile.TemporaryDirectory(prefix="relscope-bench-") as folder:
         root = Path(folder)
         start = time.perf_counter()
