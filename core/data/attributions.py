@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from relscope.core.data.atomic import atomic_path
+from relscope.core.data.chunk_blocks import BlockRows, DecodedBlockCache
 from relscope.core.data.chunk_codec import COMPRESSION_LEVEL
 from relscope.core.data.hdf5 import member_names, open_hdf5, require, row_count
 from relscope.core.data.label_map import LabelMap
@@ -43,11 +44,18 @@ class AttributionRows:
             )
         #: token relevance: one value per position, (N, T)
         self.tokens = isinstance(attribution, h5py.Dataset) and attribution.ndim == 2
+        #: when set, rows are read a decoded chunk row at a time (``use_block_cache``)
+        self.blocks: BlockRows | None = None
 
     def read(self, file: h5py.File, row: int) -> np.ndarray:
         """Row ``row`` of ``file`` (the file these rows describe) as (C, H, W) float32."""
         node = file["attribution"]
-        raw = node[self.names[row]][()] if self.names is not None else node[row]
+        if self.names is not None:
+            raw = node[self.names[row]][()]
+        elif self.blocks is not None:
+            raw = self.blocks.row(node, row)
+        else:
+            raw = node[row]
         if self.tokens:
             return np.asarray(raw, dtype=np.float32)
         return np.asarray(to_channels_first(np.asarray(raw)), dtype=np.float32)
@@ -273,6 +281,12 @@ class AttributionSet:
                     best[start : start + len(block)] = block.argmax(axis=1)
             result[np.searchsorted(self.indices, file.claimed)] = best
         return result
+
+    def use_block_cache(self, cache: DecodedBlockCache) -> None:
+        """Read attributions one decoded chunk row at a time through ``cache`` (a server reading
+        sample after sample inflates each chunk once instead of once per sample)."""
+        for file in self.files:
+            file.attributions.blocks = BlockRows(cache, (str(file.path), "attribution"))
 
     def close(self) -> None:
         """Close every file handle of this process."""

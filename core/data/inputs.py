@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from relscope.core.data.chunk_blocks import BlockRows, DecodedBlockCache
 from relscope.core.data.hdf5 import member_names, open_hdf5, require, row_count
 from relscope.core.data.label_map import LabelEntry, LabelMap
 from relscope.core.data.labels import Labels, read_labels
@@ -106,6 +107,7 @@ class Hdf5Inputs(InputSource):
     ) -> None:
         self.path = Path(path)
         self.label_map = label_map
+        self._blocks: BlockRows | None = None
         source = str(path)
         with open_hdf5(path, "input HDF5 file") as file:
             data = require(file, "data", source)
@@ -138,7 +140,14 @@ class Hdf5Inputs(InputSource):
         data = file["data"]
         if self._names is not None:
             return np.asarray(data[self._names[index]][()])
+        if self._blocks is not None:
+            return self._blocks.row(data, index)
         return np.asarray(data[index])
+
+    def use_block_cache(self, cache: DecodedBlockCache) -> None:
+        """Read samples one decoded chunk row at a time through ``cache`` (for a server reading
+        sample after sample: each chunk is inflated once, not once per sample)."""
+        self._blocks = BlockRows(cache, (str(self.path), "data"))
 
     def _handle(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
@@ -183,6 +192,7 @@ class Hdf5Inputs(InputSource):
         state = dict(self.__dict__)
         state["_file"] = None
         state["_pid"] = None
+        state["_blocks"] = None  # a cache stays with its process
         return state
 
 

@@ -2,7 +2,10 @@
 
 Only the files a project names are ever opened; routes address samples, categories and names,
 never paths. Reads run side by side in the server's worker threads (h5py makes each HDF5 call
-atomic; image files are opened per read), so one slow read never queues the others.
+atomic; image files are opened per read), so one slow read never queues the others. HDF5 samples
+and attributions are read a decoded chunk row at a time through one bounded cache
+(``relscope.core.data.chunk_blocks``): a chunk is inflated once for all the samples it holds, off
+h5py's lock, while concurrent first views of one chunk wait on that single decode.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from relscope.core.data.analysis import Analysis, read_analysis
+from relscope.core.data.chunk_blocks import DecodedBlockCache
 from relscope.core.data.label_map import LabelMap
 from relscope.core.data.project import Project, read_project
 from relscope.core.errors import ExplorerError
@@ -36,10 +40,23 @@ def _files_version(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
+#: decoded chunk rows kept for all the projects served together, in bytes
+BLOCK_CACHE_BYTES = 64 * 1024 * 1024
+#: a data set or attribution dataset decoding to at most this is decoded whole after its first read
+READ_AHEAD_BYTES = 16 * 1024 * 1024
+
+
+def explorer_block_cache() -> DecodedBlockCache:
+    """The explorer's cache of decoded chunk rows (bounded; small files are read ahead)."""
+    return DecodedBlockCache(BLOCK_CACHE_BYTES, read_ahead_bytes=READ_AHEAD_BYTES)
+
+
 class ServedProject:
     """One opened project: label map, inputs, attributions (optional) and analyses."""
 
-    def __init__(self, project_id: str, project: Project) -> None:
+    def __init__(
+        self, project_id: str, project: Project, blocks: DecodedBlockCache | None = None
+    ) -> None:
         self.id = project_id
         self.project = project
         self.name = project.name
@@ -48,6 +65,11 @@ class ServedProject:
         self.attributions = None
         if project.attributions is not None:
             self.attributions = project.open_attributions(self.label_map, self.inputs)
+        #: decoded chunk rows of the input and attribution files (shared by the projects served)
+        self.blocks = blocks if blocks is not None else explorer_block_cache()
+        for source in (self.inputs, self.attributions):
+            if hasattr(source, "use_block_cache"):
+                source.use_block_cache(self.blocks)
         self.analyses: dict[str, Analysis] = {}
         for spec in project.analyses:
             analysis = read_analysis(spec.sources)
@@ -197,6 +219,7 @@ def load_projects(paths: Sequence[str | os.PathLike[str]]) -> list[ServedProject
         raise ExplorerError("serve needs at least one project file")
     served: list[ServedProject] = []
     seen: dict[str, str] = {}
+    blocks = explorer_block_cache()
     for number, path in enumerate(paths):
         project = read_project(path)
         if project.name in seen:
@@ -205,5 +228,5 @@ def load_projects(paths: Sequence[str | os.PathLike[str]]) -> list[ServedProject
                 "names must be unique among the projects served together"
             )
         seen[project.name] = str(path)
-        served.append(ServedProject(str(number), project))
+        served.append(ServedProject(str(number), project, blocks))
     return served

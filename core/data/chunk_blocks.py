@@ -1,0 +1,438 @@
+"""Rows of a chunked HDF5 dataset read one chunk row at a time, decoded once, kept in a bounded LRU.
+
+A dataset chunked ``(R, ...)`` keeps R samples in every chunk (h5py's own chunking, which ViRelAy's
+files use, also splits each sample over several chunks): reading one sample inflates every chunk it
+touches, and the next sample of the same chunks inflates them all again, each time inside h5py's
+global lock. A :class:`BlockRows` reader instead fetches the raw chunk bytes of the sample's whole
+chunk row under that lock (a quick copy), inflates and un-shuffles them outside it (``zlib`` and
+numpy release the GIL, so several blocks decode in parallel), and keeps the decoded block of R rows
+in a :class:`DecodedBlockCache`, so the block's other samples cost a slice. Concurrent readers of
+one block wait on a single decode. Filters other than deflate and shuffle, virtual or contiguous
+layouts, unallocated chunks and non-numeric types fall back to h5py's own reading, with the same
+values.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import h5py
+import numpy as np
+
+try:  # ISA-L's inflate (optional extra ``explorer``): about twice zlib's speed, same bytes, no GIL
+    from isal.isal_zlib import IsalError as _InflateError
+    from isal.isal_zlib import decompress as _fast_inflate
+
+    _PREFIX_FRACTION = 0.45  # zlib's prefix of a chunk costs less than ISA-L's whole chunk
+except ImportError:  # pragma: no cover - exercised where isal is not installed
+    _fast_inflate = zlib.decompress
+    _InflateError = zlib.error
+    _PREFIX_FRACTION = 1.0
+
+#: default bound of the decoded blocks one cache keeps, in bytes
+CACHE_BYTES = 64 * 1024 * 1024
+#: the deflate decoder used unless a caller names one (ISA-L's where installed, else zlib's)
+INFLATE: Callable[[bytes], bytes] = _fast_inflate
+#: the streaming decoder of partial blocks: zlib's stops after ``max_length`` bytes (ISA-L's
+#: inflates whole deflate blocks whatever it is asked for)
+INFLATER: Callable[[], Any] = zlib.decompressobj
+#: a first view of row r of a chunk row of R rows inflates only the chunks' first r + 1 rows
+#: (zlib) when (r + 1) / R is at most this, else the whole chunk row (the faster whole decoder)
+PREFIX_FRACTION = _PREFIX_FRACTION
+#: at most this many chunk rows are held partly inflated at once
+PARTIAL_BLOCKS = 16
+_DECODABLE = {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE}
+_READ_ERRORS = (OSError, KeyError, ValueError, RuntimeError, zlib.error, _InflateError)
+
+
+class DecodedBlockCache:
+    """Least-recently-used decoded blocks, at most ``max_bytes`` in all; one decode per block.
+
+    A block larger than a quarter of ``max_bytes`` is decoded for its reader and not kept.
+    ``decodes`` counts the decodes run (cache misses). With ``read_ahead_bytes``, a dataset whose
+    decoded size is at most that is decoded whole in the background after its first read, as long
+    as it fits without evicting anything (a person's next click finds its sample decoded).
+    """
+
+    def __init__(self, max_bytes: int = CACHE_BYTES, read_ahead_bytes: int = 0) -> None:
+        self.max_bytes = max_bytes
+        self.read_ahead_bytes = read_ahead_bytes
+        self._items: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+        self._pending: dict[Hashable, threading.Event] = {}
+        self._partials: OrderedDict[Hashable, PartialBlock] = OrderedDict()
+        #: chunk rows whose inflating started (a block is decoded once, whole or bit by bit)
+        self.decodes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def size(self) -> int:
+        """Bytes held."""
+        return self._size
+
+    def get(self, key: Hashable) -> np.ndarray | None:
+        """The block of ``key`` if held (marked recently used), else None."""
+        with self._lock:
+            block = self._items.get(key)
+            if block is not None:
+                self._items.move_to_end(key)
+            return block
+
+    def keep(self, key: Hashable, block: np.ndarray) -> None:
+        """Hold ``block`` (made read-only) under ``key``, evicting the least recently used."""
+        block.flags.writeable = False
+        with self._lock:
+            if key in self._items:
+                return
+        self._keep(key, block)
+
+    def counted(self) -> None:
+        """Note that a block's decoding started."""
+        with self._lock:
+            self.decodes += 1
+
+    def partial(self, key: Hashable, make: Callable[[], PartialBlock]) -> PartialBlock:
+        """The partly inflated block of ``key``, made (and counted) when there is none; the
+        oldest partial blocks are dropped beyond :data:`PARTIAL_BLOCKS` or half of
+        ``max_bytes``."""
+        with self._lock:
+            found = self._partials.get(key)
+            if found is not None:
+                return found
+        made = make()  # reads the raw chunks (under h5py's lock), outside ours
+        with self._lock:
+            found = self._partials.get(key)
+            if found is not None:
+                return found
+            self._partials[key] = made
+            self.decodes += 1
+            held = sum(block.nbytes for block in self._partials.values())
+            while len(self._partials) > 1 and (
+                len(self._partials) > PARTIAL_BLOCKS or held > self.max_bytes // 2
+            ):
+                _, dropped = self._partials.popitem(last=False)
+                held -= dropped.nbytes
+            return made
+
+    def find_partial(self, key: Hashable) -> PartialBlock | None:
+        """The partly inflated block of ``key``, if any (left in place)."""
+        with self._lock:
+            return self._partials.get(key)
+
+    def take_partial(self, key: Hashable) -> PartialBlock | None:
+        """Remove and return the partly inflated block of ``key``, if any."""
+        with self._lock:
+            return self._partials.pop(key, None)
+
+    def has_room(self, nbytes: int) -> bool:
+        """True when ``nbytes`` more fit without evicting anything."""
+        with self._lock:
+            return self._size + nbytes <= self.max_bytes
+
+    def _keep(self, key: Hashable, block: np.ndarray) -> None:
+        if block.nbytes > self.max_bytes // 4:
+            return
+        with self._lock:
+            self._items[key] = block
+            self._size += block.nbytes
+            while self._size > self.max_bytes:
+                _, evicted = self._items.popitem(last=False)
+                self._size -= evicted.nbytes
+
+    def get_or_decode(self, key: Hashable, decode: Callable[[], np.ndarray]) -> np.ndarray:
+        """The block of ``key`` (read-only), decoding it once while other callers wait."""
+        while True:
+            with self._lock:
+                block = self._items.get(key)
+                if block is not None:
+                    self._items.move_to_end(key)
+                    return block
+                waiting = self._pending.get(key)
+                if waiting is None:
+                    self._pending[key] = threading.Event()
+                    break
+            waiting.wait()  # another thread decodes it; then look again (it may have failed)
+        try:
+            block = decode()
+            block.flags.writeable = False
+            self._keep(key, block)
+            return block
+        finally:
+            with self._lock:
+                self._pending.pop(key).set()
+
+
+def _filters(dataset: h5py.Dataset) -> list[int] | None:
+    """The dataset's filter codes in pipeline order, or None when it cannot be decoded here."""
+    if dataset.chunks is None or dataset.is_virtual:
+        return None
+    if dataset.dtype.kind not in "biuf" or dataset.dtype.subdtype is not None:
+        return None
+    plist = dataset.id.get_create_plist()
+    codes = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    return codes if set(codes) <= _DECODABLE else None
+
+
+def _decode_chunk(
+    raw: bytes, mask: int, codes: list[int], dtype: np.dtype, inflate: Callable[[bytes], bytes]
+) -> np.ndarray:
+    """One stored chunk back to its elements: the filters undone in reverse pipeline order."""
+    data = raw
+    for position in reversed(range(len(codes))):
+        if mask & (1 << position):
+            continue  # this filter was skipped for this chunk
+        if codes[position] == h5py.h5z.FILTER_DEFLATE:
+            data = inflate(data)
+        else:  # shuffle: byte k of every element stored together
+            size = dtype.itemsize
+            planes = np.frombuffer(data, dtype=np.uint8)
+            count = planes.size // size
+            rest = planes[count * size :]
+            data = planes[: count * size].reshape(size, count).T.tobytes() + rest.tobytes()
+    return np.frombuffer(data, dtype=dtype)
+
+
+def read_block(
+    dataset: h5py.Dataset, start: int, stop: int, inflate: Callable[[bytes], bytes] | None = None
+) -> np.ndarray:
+    """Rows ``start:stop`` of ``dataset`` (one chunk row), decoded from the raw chunks where the
+    filters allow, else read by h5py; equal to ``dataset[start:stop]`` either way. ``inflate``
+    replaces the deflate decoder (default :data:`INFLATE`)."""
+    inflate = inflate or INFLATE
+    codes = _filters(dataset)
+    if codes is None:
+        return np.asarray(dataset[start:stop])
+    chunk = dataset.chunks
+    shape = dataset.shape
+    block = np.empty((stop - start, *shape[1:]), dtype=dataset.dtype)
+    corners = itertools.product(*(range(0, size, step) for size, step in zip(shape[1:], chunk[1:])))
+    try:
+        for corner in corners:
+            mask, raw = dataset.id.read_direct_chunk((start, *corner))
+            values = _decode_chunk(raw, mask, codes, dataset.dtype, inflate).reshape(chunk)
+            target = tuple(
+                slice(at, min(at + step, size))
+                for at, step, size in zip(corner, chunk[1:], shape[1:])
+            )
+            fit = tuple(slice(0, part.stop - part.start) for part in target)
+            block[(slice(None), *target)] = values[(slice(0, stop - start), *fit)]
+    except _READ_ERRORS:
+        # an unallocated chunk (fill value), a damaged one: let HDF5 say what it holds
+        return np.asarray(dataset[start:stop])
+    return block
+
+
+def _row_prefix_decodable(dataset: h5py.Dataset) -> bool:
+    """True when a chunk's rows are stored one after another in one deflate stream (deflate
+    alone, no shuffle): row r of a chunk then needs only the stream's first r + 1 rows."""
+    codes = _filters(dataset)
+    return codes == [h5py.h5z.FILTER_DEFLATE]
+
+
+class PartialBlock:
+    """One chunk row of a deflate-only dataset, inflated only as far as the rows asked for.
+
+    Every chunk of the row keeps its inflate stream; asking for row r inflates each stream up to
+    the end of row r (on average half a chunk for the first view of a block), and a later row
+    continues from there, so every byte is still inflated once. When the last row is reached the
+    whole block is assembled for :class:`DecodedBlockCache`.
+    """
+
+    def __init__(self, dataset: h5py.Dataset, start: int, stop: int) -> None:
+        self.chunk = tuple(dataset.chunks)
+        self.shape = tuple(dataset.shape)
+        self.dtype = dataset.dtype
+        self.start, self.rows = start, stop - start
+        self.corners = list(
+            itertools.product(
+                *(range(0, size, step) for size, step in zip(self.shape[1:], self.chunk[1:]))
+            )
+        )
+        self.row_bytes = int(np.prod(self.chunk[1:], dtype=np.int64)) * self.dtype.itemsize
+        chunk_bytes = self.row_bytes * self.chunk[0]
+        self.buffers = [np.empty(chunk_bytes, dtype=np.uint8) for _ in self.corners]
+        self.filled = [0] * len(self.corners)
+        self.streams: list[Any] = []
+        self.tails: list[bytes] = []
+        for number, corner in enumerate(self.corners):
+            mask, raw = dataset.id.read_direct_chunk((start, *corner))
+            if mask & 1:  # deflate skipped for this chunk: stored as is
+                self.buffers[number][: len(raw)] = np.frombuffer(raw, dtype=np.uint8)
+                self.filled[number] = len(raw)
+                self.streams.append(None)
+                self.tails.append(b"")
+            else:
+                self.streams.append(INFLATER())
+                self.tails.append(raw)
+        self.decoded_rows = 0
+        self.lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the buffers (the whole chunk row once inflated)."""
+        return sum(buffer.nbytes for buffer in self.buffers)
+
+    def _inflate_to(self, rows: int) -> None:
+        need = rows * self.row_bytes
+        for number, stream in enumerate(self.streams):
+            while self.filled[number] < need:
+                if stream is None:
+                    raise ValueError("a stored chunk is shorter than its rows")
+                data = stream.decompress(self.tails[number], need - self.filled[number])
+                self.tails[number] = stream.unconsumed_tail
+                if not data:
+                    raise ValueError("a deflate stream ended before its chunk's rows")
+                at = self.filled[number]
+                self.buffers[number][at : at + len(data)] = np.frombuffer(data, dtype=np.uint8)
+                self.filled[number] += len(data)
+        self.decoded_rows = max(self.decoded_rows, rows)
+
+    def _place(self, out: np.ndarray, rows: slice) -> None:
+        """Copy ``rows`` (of the block) from the chunk buffers into ``out`` (rows first)."""
+        count = rows.stop - rows.start
+        for number, corner in enumerate(self.corners):
+            values = np.frombuffer(
+                self.buffers[number],
+                dtype=self.dtype,
+                count=count * self.row_bytes // self.dtype.itemsize,
+                offset=rows.start * self.row_bytes,
+            ).reshape((count, *self.chunk[1:]))
+            target = tuple(
+                slice(at, min(at + step, size))
+                for at, step, size in zip(corner, self.chunk[1:], self.shape[1:])
+            )
+            fit = tuple(slice(0, part.stop - part.start) for part in target)
+            out[(slice(None), *target)] = values[(slice(None), *fit)]
+
+    def row(self, row: int) -> np.ndarray:
+        """Row ``row`` of the block (a new array), inflating the streams as far as it."""
+        with self.lock:
+            if self.decoded_rows <= row:
+                self._inflate_to(row + 1)
+            out = np.empty((1, *self.shape[1:]), dtype=self.dtype)
+            self._place(out, slice(row, row + 1))
+            return out[0]
+
+    def block(self) -> np.ndarray:
+        """The whole block, inflating what is left."""
+        with self.lock:
+            self._inflate_to(self.rows)
+            out = np.empty((self.rows, *self.shape[1:]), dtype=self.dtype)
+            self._place(out, slice(0, self.rows))
+            return out
+
+
+class BlockRows:
+    """Rows of one dataset of one file, read through ``cache`` one chunk row at a time.
+
+    ``key`` names the dataset among everything the cache holds (e.g. ``(path, "data")``).
+    Datasets that are not chunked (contiguous, virtual) are read a row at a time, as h5py does.
+    """
+
+    def __init__(self, cache: DecodedBlockCache, key: Hashable) -> None:
+        self.cache = cache
+        self.key = key
+        self._ahead: threading.Thread | None = None
+        self._ahead_lock = threading.Lock()
+        self._prefix: bool | None = None
+
+    def _block(self, dataset: h5py.Dataset, start: int, rows_per_chunk: int) -> np.ndarray:
+        """The whole decoded block at ``start`` (finishing a partly inflated one)."""
+        stop = min(start + rows_per_chunk, dataset.shape[0])
+        key = (self.key, start)
+
+        def decode() -> np.ndarray:
+            partial = self.cache.take_partial(key)
+            if partial is not None and partial.decoded_rows >= partial.rows * PREFIX_FRACTION:
+                try:  # finishing it costs less than starting over
+                    return partial.block()
+                except _READ_ERRORS:
+                    pass
+            self.cache.counted()
+            return read_block(dataset, start, stop)
+
+        return self.cache.get_or_decode(key, decode)
+
+    def _partial_row(self, dataset: h5py.Dataset, row: int, start: int, stop: int) -> np.ndarray:
+        """Row ``row`` through the block's partial inflate; the block is kept once complete."""
+        key = (self.key, start)
+        partial = self.cache.partial(key, lambda: PartialBlock(dataset, start, stop))
+        value = partial.row(row - start)
+        if partial.decoded_rows >= partial.rows and self.cache.take_partial(key) is partial:
+            self.cache.keep(key, partial.block())
+        return value
+
+    def row(self, dataset: h5py.Dataset, row: int) -> np.ndarray:
+        """Row ``row`` of ``dataset`` as h5py would return it (an independent, writable copy)."""
+        rows_per_chunk = dataset.chunks[0] if dataset.chunks is not None else None
+        if rows_per_chunk is None or dataset.is_virtual:
+            return np.asarray(dataset[row])
+        start = (row // rows_per_chunk) * rows_per_chunk
+        stop = min(start + rows_per_chunk, dataset.shape[0])
+        block = self.cache.get((self.key, start))
+        if block is None and self._prefix_worth(dataset, start, row - start, stop - start):
+            try:
+                value = self._partial_row(dataset, row, start, stop)
+            except _READ_ERRORS:
+                self.cache.take_partial((self.key, start))  # decode it whole below instead
+            else:
+                self._start_read_ahead(dataset, rows_per_chunk)
+                return value
+        if block is None:
+            block = self._block(dataset, start, rows_per_chunk)
+        self._start_read_ahead(dataset, rows_per_chunk)
+        return np.array(block[row - start])
+
+    def _prefix_worth(self, dataset: h5py.Dataset, start: int, offset: int, rows: int) -> bool:
+        """Whether row ``offset`` of the block of ``rows`` at ``start`` is best read by partial
+        inflating (deflate alone, the block small enough, and the row early or already reached)."""
+        if self._prefix is None:
+            self._prefix = _row_prefix_decodable(dataset)
+        if not self._prefix:
+            return False
+        if dataset.nbytes // max(dataset.shape[0], 1) * rows > self.cache.max_bytes // 4:
+            return False
+        partial = self.cache.find_partial((self.key, start))
+        reached = partial.decoded_rows if partial is not None else 0
+        return offset < reached or offset + 1 <= rows * PREFIX_FRACTION
+
+    def _start_read_ahead(self, dataset: h5py.Dataset, rows_per_chunk: int) -> None:
+        limit = self.cache.read_ahead_bytes
+        if self._ahead is not None or not limit or dataset.nbytes > limit:
+            return
+        with self._ahead_lock:
+            if self._ahead is not None:
+                return
+            self._ahead = threading.Thread(
+                target=self._read_ahead,
+                args=(dataset, rows_per_chunk),
+                name=f"read-ahead {self.key}",
+                daemon=True,
+            )
+            self._ahead.start()
+
+    def _read_ahead(self, dataset: h5py.Dataset, rows_per_chunk: int) -> None:
+        """Decode every block of ``dataset`` that still fits, at a lower CPU priority than the
+        threads answering requests."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except (AttributeError, OSError):
+            pass
+        try:
+            block_bytes = dataset.nbytes * min(rows_per_chunk, dataset.shape[0])
+            block_bytes //= max(dataset.shape[0], 1)
+            for start in range(0, dataset.shape[0], rows_per_chunk):
+                if not self.cache.has_room(block_bytes):
+                    return
+                self._block(dataset, start, rows_per_chunk)
+        except Exception:  # the file was closed under it: a request will say what is wrong
+            return
