@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from relscope.core.colormap import ColorMap
 from relscope.core.heatmap import (
     MODES,
     colormap_bar_png,
@@ -34,6 +35,14 @@ IMAGE_CACHE = "private, max-age=31536000, immutable"
 #: how many members of a cluster its prototype averages (evenly spaced over the cluster)
 PROTOTYPE_SAMPLES = 64
 HEATMAP_VIEWS = ("attribution", "overlay")
+
+
+def warm_up_renderers(cmap: ColorMap) -> None:
+    """Render a tiny heatmap and overlay once, so the encoders' one-time set-up happens at start
+    and not in the first person's first view."""
+    indices = np.full((2, 2), 128, dtype=np.uint8)
+    render_palette_png(indices, cmap)
+    render_overlay(indices, np.zeros((2, 2, 1), dtype=np.float32), cmap)
 
 
 def _resized_to(image: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -135,10 +135,14 @@ def serve(args: argparse.Namespace, pm: Any, token: str | None) -> int:
 
     from relscope.plugins.viewers.explorer.app import build_app
     from relscope.plugins.viewers.explorer.connection_limits import server_config
+    from relscope.plugins.viewers.explorer.image_routes import warm_up_renderers
     from relscope.plugins.viewers.explorer.served_project import load_projects
 
     projects = load_projects(args.projects)
     app = build_app(projects, token=token, host=args.host, pm=pm)
+    explorer = app.state.explorer
+    if len(explorer.colormaps):
+        warm_up_renderers(explorer.colormap(explorer.default_colormap()))
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
