@@ -403,6 +403,19 @@ def comparison_paths(tool: str) -> tuple[Callable[[int], str], Callable[[int], s
     return analysis, heatmap.format
 
 
+def wait_answering(server: Any, timeout: float = 120.0) -> None:
+    """Block until ``server`` answers ``GET /api/projects`` (both tools' project list): a server
+    is ready when it answers, not when it has printed its address."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, _ = Client(server.host, server.port).get("/api/projects")
+        if status == 200:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server never answered /api/projects")
+        time.sleep(0.1)
+
+
 def split_clients(paths: list[str], clients: int) -> list[list[str]]:
     """``paths`` dealt round-robin to ``clients`` request sequences."""
     return [paths[c::clients] for c in range(clients)]
@@ -422,9 +435,14 @@ def compare_with_virelay(root: Path, seed: int = 0) -> None:
     project = write_virelay_digits_project(root, seed)
     print(f"\nViRelAy-made digits project: attribution chunks {attribution_chunks(root)}, gzip")
     order = np.random.default_rng(seed).permutation(1797).tolist()  # clicking through clusters
+
+    def started(server: Any) -> Any:
+        wait_answering(server)
+        return server
+
     starters: dict[str, Callable[[], Any]] = {
-        "relscope": lambda: Server(project, root),
-        "virelay": lambda: ViRelAyServer(project, root),
+        "relscope": lambda: started(Server(project, root)),
+        "virelay": lambda: started(ViRelAyServer(project, root)),
     }
     servers = {tool: start() for tool, start in starters.items()}
     results: dict[tuple[str, str], tuple[float, float, int]] = {}
