@@ -4,8 +4,11 @@ colour-map bars. PNGs carry an ETag and long cache headers and stay in the rende
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+
 import numpy as np
 from PIL import Image
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -28,6 +31,7 @@ from relscope.plugins.viewers.explorer.query import (
     sample_index,
     text_param,
 )
+from relscope.plugins.viewers.explorer.render_cache import CachedBody
 from relscope.plugins.viewers.explorer.served_project import ServedProject
 
 #: images are addressed by everything that changes them (plus the project's file version)
@@ -62,16 +66,28 @@ def _project_and_index(request: Request) -> tuple[ServedProject, int]:
     return project, sample_index(request.path_params["index"], len(project))
 
 
-def input_image(request: Request) -> Response:
+async def _cached_or_rendered(
+    request: Request, key: Hashable, render: Callable[[], bytes]
+) -> CachedBody:
+    """The cached body of ``key`` straight from the event loop (a dictionary look-up), else
+    rendered in the thread pool: reading files and encoding PNGs never block the loop, and an
+    image already rendered costs no thread hand-off."""
+    cache = context(request).cache
+    item = cache.get(key)
+    if item is not None:
+        return item
+    return await run_in_threadpool(cache.get_or_render, key, render)
+
+
+async def input_image(request: Request) -> Response:
     """``GET /api/projects/{id}/samples/{index}/image``: the input image as PNG."""
-    ctx = context(request)
     project, index = _project_and_index(request)
     key = ("image", project.id, project.version, index)
-    item = ctx.cache.get_or_render(key, lambda: image_png(project.image(index)))
+    item = await _cached_or_rendered(request, key, lambda: image_png(project.image(index)))
     return cached_response(request, item, "image/png", IMAGE_CACHE)
 
 
-def heatmap_image(request: Request) -> Response:
+async def heatmap_image(request: Request) -> Response:
     """``GET .../samples/{index}/heatmap?colormap=&mode=attribution|overlay&scaling=``: a PNG."""
     ctx = context(request)
     project, index = _project_and_index(request)
@@ -91,7 +107,7 @@ def heatmap_image(request: Request) -> Response:
         return render_overlay(indices, image, cmap)
 
     key = ("heatmap", project.id, project.version, index, view, scaling, cmap.lut.tobytes())
-    item = ctx.cache.get_or_render(key, render)
+    item = await _cached_or_rendered(request, key, render)
     return cached_response(request, item, "image/png", IMAGE_CACHE)
 
 

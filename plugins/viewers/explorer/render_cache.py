@@ -50,11 +50,12 @@ class RenderCache:
         return self._size
 
     def get(self, key: Hashable) -> CachedBody | None:
-        """The cached body of ``key`` (and mark it recently used), or None."""
+        """The cached body of ``key`` (and mark it recently used, counted as a hit), or None."""
         with self._lock:
             item = self._items.get(key)
             if item is not None:
                 self._items.move_to_end(key)
+                self.hits += 1
             return item
 
     def put(self, key: Hashable, item: CachedBody) -> None:
