@@ -10,10 +10,20 @@ Generates a project with ``--points`` (default 100,000) points in one category, 
 * the server's resident memory, and a ``--duration`` second (default 120) run at 32 clients that
   counts errors and samples the memory every 10 s.
 
+Before those, side by side with ViRelAy 1.0 (when ``virelay`` is importable: ``pip install
+--no-deps corelay==1.0.0 virelay==1.0.0`` plus flask, flask-cors, gunicorn) serving the same
+ViRelAy-made digits project (``virelay_project.py``: gzip chunks of 225 samples x a 4x8 tile),
+120 requests per phase: p95 of analysis JSON, heatmaps already rendered and heatmaps never shown
+before (fresh servers, a seeded random order of samples), at 1 and 8 clients, with each ratio
+(target <= 0.5); then relscope pinned to core 0 (``taskset -c 0``) and this load generator to core
+1, 32 clients for ``--pinned-duration`` s: p95 of analysis JSON (<= 30 ms) and rendered heatmaps
+(<= 20 ms), errors (0). Both print the machine's load.
+
 Targets (from the explorer issue): first paint <= 1.5 s at 100,000 points; cached heatmap p95 <=
 20 ms; no errors and no memory growth over the long run. Loopback only; every loop is bounded.
 
     .venv/bin/python benchmarks/explorer.py [--points 100000] [--duration 120]
+    .venv/bin/python benchmarks/explorer.py --only virelay|pinned [--pinned-duration 60]
 """
 
 from __future__ import annotations
