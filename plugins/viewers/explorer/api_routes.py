@@ -1,8 +1,7 @@
 """JSON/binary API of the explorer: projects, analysis points, sample details, colour maps, panels.
 
 Routes are plain synchronous functions (Starlette runs them in its thread pool, where HDF5 reads
-and PNG encoding do not block the event loop), except the analysis points, which answer a payload
-already built from the event loop and build new ones in the thread pool.
+and PNG encoding do not block the event loop).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -79,15 +77,15 @@ def analysis_category(
     return category, part, clustering
 
 
-def analysis_meta(
-    project: ServedProject, method: str, params: Any
-) -> tuple[dict[str, Any], CategoryAnalysis]:
-    """Validate the analysis parameters: the view's description (no per-point work)."""
+def analysis_view(project: ServedProject, method: str, params: Any) -> PointsView:
+    """Validate the analysis parameters and gather the view's per-point arrays."""
     category, part, clustering = analysis_category(project, method, params)
     embedding = known_name(text_param(params, "embedding"), "embedding", part.embeddings)
-    dims = int(part.embeddings[embedding].shape[1])
+    coords = part.embeddings[embedding]
+    dims = int(coords.shape[1])
     xdim = int_param(params, "x", default=0, maximum=dims - 1)
     ydim = int_param(params, "y", default=1, maximum=dims - 1)
+    index = part.index.astype(np.int64)
     eigen_of = eigenvalue_source(part, embedding)
     meta = {
         "project": project.id,
@@ -100,19 +98,10 @@ def analysis_meta(
         "ydim": ydim,
         "eigenvalues_of": eigen_of,
     }
-    return meta, part
-
-
-def analysis_view(project: ServedProject, method: str, params: Any) -> PointsView:
-    """Validate the analysis parameters and gather the view's per-point arrays."""
-    meta, part = analysis_meta(project, method, params)
-    coords = part.embeddings[meta["embedding"]]
-    xdim, ydim, eigen_of = meta["xdim"], meta["ydim"], meta["eigenvalues_of"]
-    index = part.index.astype(np.int64)
     return PointsView(
         meta=meta,
         index=index,
-        cluster=part.clusterings[meta["clustering"]],
+        cluster=part.clusterings[clustering],
         label=project.first_labels[index],
         prediction=project.predicted[index],
         x=coords[:, xdim],
@@ -129,17 +118,14 @@ def eigenvalue_source(part: CategoryAnalysis, embedding: str) -> str | None:
     return next((name for name, eig in part.eigenvalues.items() if eig is not None), None)
 
 
-async def analysis_points(request: Request) -> Response:
-    """``GET /api/projects/{id}/analyses/{method}``: the points of one category's embedding.
-
-    Validated on the event loop; a payload already built is answered from there, a new one is
-    gathered and encoded in the thread pool."""
+def analysis_points(request: Request) -> Response:
+    """``GET /api/projects/{id}/analyses/{method}``: the points of one category's embedding."""
     ctx = context(request)
     project = ctx.project(request.path_params["project"])
     params = request.query_params
-    method = request.path_params["method"]
-    meta, _ = analysis_meta(project, method, params)
+    view = analysis_view(project, request.path_params["method"], params)
     binary = choice_param(params, "format", ("json", "binary"), default="json") == "binary"
+    meta = view.meta
     key = (
         "points",
         project.id,
@@ -152,14 +138,7 @@ async def analysis_points(request: Request) -> Response:
         meta["ydim"],
         binary,
     )
-
-    def render() -> bytes:
-        view = analysis_view(project, method, params)
-        return view.to_binary() if binary else view.to_json()
-
-    item = ctx.cache.get(key)
-    if item is None:
-        item = await run_in_threadpool(ctx.cache.get_or_render, key, render)
+    item = ctx.cache.get_or_render(key, view.to_binary if binary else view.to_json)
     media = "application/octet-stream" if binary else "application/json"
     return cached_response(request, item, media, "no-cache")
 
