@@ -182,6 +182,27 @@ def check_layers(attributor: Any, sample: torch.Tensor, layers: Sequence[str]) -
     return {n: int(probe.activation[n].shape[1]) for n in layers}
 
 
+def concepts_config(
+    config: dict[str, Any],
+    layers: Sequence[str],
+    top_k: int,
+    target: str | int,
+    init: str,
+    batching: Batching,
+) -> dict[str, Any]:
+    """The whole identity of a concepts run: ``config`` (model, data, composite, ...) and the
+    concept options; stored in the file and compared by ``--resume`` (also under torchrun)."""
+    return {
+        **config,
+        "layers": list(layers),
+        "top_k": top_k,
+        "target": target,
+        "relevance_init": init,
+        "batch_size": batching.batch_size,
+        "seed": batching.seed,
+    }
+
+
 def concepts_dataset(
     attributor: Any,
     inputs: Any,
@@ -212,15 +233,7 @@ def concepts_dataset(
         raise DataFormatError(f"{inputs.path}: no samples")
     first = collate([SampleDataset(inputs, todo[:1])[0]])[0]
     check_layers(attributor, preprocessing.normalise(first.to(batching.device)), layers)
-    config = {
-        **config,
-        "layers": list(layers),
-        "top_k": top_k,
-        "target": target,
-        "relevance_init": init,
-        "batch_size": batching.batch_size,
-        "seed": batching.seed,
-    }
+    config = concepts_config(config, layers, top_k, target, init, batching)
     job = ConceptsJob(attributor, inputs, layers, target, top_k, preprocessing, batching, init)
     return run_batches(
         job,
