@@ -41,7 +41,9 @@ from relscope.core.cli.main import main
 start = time.perf_counter()
 code = main(sys.argv[2:])
 wall = time.perf_counter() - start
-print(f"MEASURED {code} {wall:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime
+print(f"MEASURED {code} {wall:.3f} {usage.ru_maxrss} {cpu:.3f}")
 """
 
 
@@ -62,6 +64,13 @@ def _tiled_input(path: Path, count: int, demo_dir: Path | None) -> Path:
         file.create_dataset("data", data=images[rows], chunks=(256, *images.shape[1:]))
         file.create_dataset("label", data=labels[rows])
     return path
+
+
+def _load() -> str:
+    """The 1/5/15-minute load averages (the machine may be shared)."""
+    import os
+
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def dataset_run(args: argparse.Namespace) -> None:
@@ -91,10 +100,11 @@ def dataset_run(args: argparse.Namespace) -> None:
             line = next((x for x in done.stdout.splitlines() if x.startswith("MEASURED")), None)
             if done.returncode or line is None:
                 raise SystemExit(f"N={count}: failed\n{done.stderr[-2000:]}")
-            _, code, wall, rss = line.split()
+            _, code, wall, rss, cpu = line.split()
             results[count] = (float(wall), int(rss) / 1024)
-            print(f"N={count:>6}: {float(wall):6.1f} s wall, peak RSS {int(rss) / 1024:6.0f} MiB, "
-                  f"{out.stat().st_size / 2**20:.1f} MiB file")  # fmt: skip
+            print(f"N={count:>6}: {float(wall):6.1f} s wall, {float(cpu):6.1f} s CPU (all threads, "
+                  f"whole process), peak RSS {int(rss) / 1024:6.0f} MiB, "
+                  f"{out.stat().st_size / 2**20:.1f} MiB file; load: {_load()}")  # fmt: skip
     (small, (t0, m0)), (large, (t1, m1)) = sorted(results.items())[0], sorted(results.items())[-1]
     print(f"N x{large / small:.1f}: wall time x{t1 / t0:.2f}, peak RSS x{m1 / m0:.2f} "
           f"({args.threads} threads, {os.cpu_count()} cores)")  # fmt: skip
