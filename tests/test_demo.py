@@ -273,3 +273,55 @@ def test_the_first_screen_shows_a_watermarked_cluster(
             browser.close()
     assert len(selected) == size
     assert facts["watermark"][np.asarray(selected)].mean() >= 0.9
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium")
+def test_the_concept_panel_shows_the_demos_concepts(
+    demo_server: Server, demo_dir: Path, tmp_path: Path
+) -> None:
+    """The ε+♭ project names concepts.h5: the panel lists both convolutions and, for the
+    largest cluster, shows the file's mean concept relevances; a click sorts the strip by one."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    expect = playwright_api.expect
+    with h5py.File(demo_dir / "concepts.h5", "r") as file:
+        rows = {int(i): r for r, i in enumerate(file["index"][()])}
+        relevance = file["layers/6/relevance"][()]
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport=VIEWPORT).new_page()
+            page.goto(demo_server.url)
+            wait_ready(page)
+            panel = page.locator('[data-panel="concepts"] .concepts')
+            expect(panel).to_have_attribute("data-available", "1", timeout=15_000)
+            options = page.locator('select[name="concept-layer"] option')
+            assert options.evaluate_all("els => els.map(e => e.value)") == ["3", "6"]
+            page.select_option('select[name="concept-layer"]', "6")
+            counts = page.eval_on_selector_all(
+                ".cluster",
+                "els => els.map(e => [+e.dataset.cluster, +e.querySelector('.cluster-count')"
+                ".textContent])",
+            )
+            cluster, size = max(counts, key=lambda item: item[1])
+            page.locator(f'.cluster[data-cluster="{cluster}"]').click()
+            expect(panel).to_have_attribute("data-count", str(size), timeout=15_000)
+            selected = page.evaluate("() => Array.from(window.relscope.store.state.selection)")
+            mean = relevance[[rows[i] for i in selected]].astype(np.float64).mean(0)
+            bars = panel.locator(".concept-bar")
+            expect(bars).to_have_count(10)
+            shown = bars.evaluate_all("els => els.map(e => [+e.dataset.channel, +e.dataset.value])")
+            top = sorted(range(relevance.shape[1]), key=lambda c: (-abs(mean[c]), c))[:10]
+            assert [c for c, _ in shown] == top
+            for channel, value in shown:
+                assert value == pytest.approx(mean[channel], rel=1e-6, abs=1e-9)
+            bars.nth(0).click()
+            expect(page.locator(".strip")).to_have_attribute("data-order", "scores")
+            strip = page.locator(".strip figure.sample").evaluate_all(
+                "els => els.map(e => +e.dataset.index)"
+            )
+            column = relevance[:, top[0]]
+            assert strip == sorted(selected, key=lambda i: (-column[rows[i]], i))[: len(strip)]
+            expect(panel.locator(".concept-reference")).to_have_count(8)
+            page.screenshot(path=str(tmp_path / "demo-concepts.png"))
+        finally:
+            browser.close()

@@ -59,15 +59,18 @@ def _reference_heatmaps(
     attributor: Any,
     inputs: Any,
     layer: str,
-    indices: np.ndarray,
+    indices: dict[str, np.ndarray],
     run: dict[str, Any],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Conditional heatmaps (C, k, H, W) and support boxes (C, k, 4) of reference samples."""
-    pairs = [(c, j, int(i)) for c, row in enumerate(indices) for j, i in enumerate(row) if i >= 0]
-    height, width = inputs.image(int(indices.max())).shape[:2] if pairs else (1, 1)
-    heatmaps = np.zeros((*indices.shape, height, width), np.float32)
-    boxes = np.zeros((*indices.shape, 4), np.int32)
-    dataset = SampleDataset(inputs, [i for _, _, i in pairs])
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per kind, conditional heatmaps (C, k, H, W) and support boxes (C, k, 4) of the reference
+    samples ``indices[kind]`` (C, k); a (channel, sample) that is a reference of several kinds
+    (often: high activation and high relevance) is computed once."""
+    pairs = sorted({(c, int(i)) for rows in indices.values() for c, row in enumerate(rows)
+                    for i in row if i >= 0})  # fmt: skip
+    top = max((int(rows.max()) for rows in indices.values()), default=-1)
+    height, width = inputs.image(top).shape[:2] if pairs else (1, 1)
+    computed: dict[tuple[int, int], np.ndarray] = {}
+    dataset = SampleDataset(inputs, [i for _, i in pairs])
     preprocessing, device = run["preprocessing"], run["device"]
     for start in range(0, len(pairs), run["batch_size"]):
         chunk = pairs[start : start + run["batch_size"]]
@@ -75,14 +78,22 @@ def _reference_heatmaps(
         _, relevance = attribute_rows(
             attributor,
             preprocessing.normalise(images.to(device)),
-            [{layer: [c]} for c, _, _ in chunk],
+            [{layer: [c]} for c, _ in chunk],
             initial_relevance(run["target"], labels, run["init"]),
         )
-        maps = _numpy(relevance.sum(1))
-        for (c, j, _), heat in zip(chunk, maps, strict=True):
-            heatmaps[c, j] = heat
-            boxes[c, j] = support_box(heat)
-    return heatmaps, boxes
+        for pair, heat in zip(chunk, _numpy(relevance.sum(1)), strict=True):
+            computed[pair] = heat
+    result = {}
+    for kind, rows in indices.items():
+        heatmaps = np.zeros((*rows.shape, height, width), np.float32)
+        boxes = np.zeros((*rows.shape, 4), np.int32)
+        for c, row in enumerate(rows):
+            for j, i in enumerate(row):
+                if i >= 0:
+                    heatmaps[c, j] = computed[(c, int(i))]
+                    boxes[c, j] = support_box(heatmaps[c, j])
+        result[kind] = (heatmaps, boxes)
+    return result
 
 
 class ConceptsJob:
@@ -161,11 +172,16 @@ class ConceptsJob:
                     raise DataFormatError(f"{out}: no samples to write")
                 with self.attributor:
                     for name in self.layers:
-                        for kind in KINDS:
-                            value, index = buffers[name][kind].result()
-                            heatmap, box = _reference_heatmaps(
-                                self.attributor, self.inputs, name, index, self.run
-                            )
+                        tops = {kind: buffers[name][kind].result() for kind in KINDS}
+                        maps = _reference_heatmaps(
+                            self.attributor,
+                            self.inputs,
+                            name,
+                            {kind: index for kind, (_, index) in tops.items()},
+                            self.run,
+                        )
+                        for kind, (value, index) in tops.items():
+                            heatmap, box = maps[kind]
                             writer.write_references(name, kind, value, index, heatmap, box)
             finally:
                 if writer is not None:
@@ -180,6 +196,27 @@ def check_layers(attributor: Any, sample: torch.Tensor, layers: Sequence[str]) -
     with probe.attached(), torch.no_grad():
         attributor.model(sample)
     return {n: int(probe.activation[n].shape[1]) for n in layers}
+
+
+def concepts_config(
+    config: dict[str, Any],
+    layers: Sequence[str],
+    top_k: int,
+    target: str | int,
+    init: str,
+    batching: Batching,
+) -> dict[str, Any]:
+    """The whole identity of a concepts run: ``config`` (model, data, composite, ...) and the
+    concept options; stored in the file and compared by ``--resume`` (also under torchrun)."""
+    return {
+        **config,
+        "layers": list(layers),
+        "top_k": top_k,
+        "target": target,
+        "relevance_init": init,
+        "batch_size": batching.batch_size,
+        "seed": batching.seed,
+    }
 
 
 def concepts_dataset(
@@ -212,15 +249,7 @@ def concepts_dataset(
         raise DataFormatError(f"{inputs.path}: no samples")
     first = collate([SampleDataset(inputs, todo[:1])[0]])[0]
     check_layers(attributor, preprocessing.normalise(first.to(batching.device)), layers)
-    config = {
-        **config,
-        "layers": list(layers),
-        "top_k": top_k,
-        "target": target,
-        "relevance_init": init,
-        "batch_size": batching.batch_size,
-        "seed": batching.seed,
-    }
+    config = concepts_config(config, layers, top_k, target, init, batching)
     job = ConceptsJob(attributor, inputs, layers, target, top_k, preprocessing, batching, init)
     return run_batches(
         job,

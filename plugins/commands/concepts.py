@@ -74,12 +74,32 @@ def register_commands(subparsers: Any) -> None:
         "--project", type=Path, help="reference the output from this project YAML (made if absent)"
     )
     run_group.add_argument("--project-name", help="name of a new project (default: data name)")
+    dist_group = parser.add_argument_group("distributed (start with torchrun)")
+    dist_group.add_argument(
+        "--distributed",
+        action="store_true",
+        help="compute this torchrun rank's shard into OUT.shards/; rank 0 then joins the shards "
+        "into OUT (the top-k references and their heatmaps), equal to a single-process run",
+    )
+    dist_group.add_argument(
+        "--dist-backend",
+        choices=("gloo", "nccl"),
+        default="gloo",
+        help="torch.distributed backend; only coordination goes through it (default: gloo)",
+    )
+    dist_group.add_argument(
+        "--dist-timeout",
+        type=positive_int,
+        default=120,
+        metavar="MINUTES",
+        help="how long ranks wait for each other, e.g. for the slowest shard (default: 120)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Resolve model, data and composite (before anything is written), run, print the outcome."""
-    from relscope.core.runs.concepts_run import concepts_dataset
+    """Resolve model, data and composite (before anything is written), run, print the outcome
+    (with ``--distributed``, inside the torchrun process group)."""
     from relscope.core.runs.dataset_attribution import DatasetAttribution
 
     spec = DatasetAttribution(
@@ -92,28 +112,61 @@ def run(args: argparse.Namespace) -> int:
         batching=batching(args),
         resume=args.resume,
     )
-    prepared = spec.prepare()
+    if not args.distributed:
+        return _concepts(args, spec, None)
+    from relscope.core.runs.torchrun_group import torchrun_group
+
+    with torchrun_group(args.dist_backend, args.dist_timeout) as group:
+        return _concepts(args, spec, group)
+
+
+def _concepts(args: argparse.Namespace, spec: Any, group: Any) -> int:
+    import attrs
+
+    prepared = spec.prepare(group)
     out = prepared.out
+    options = {
+        "indices": prepared.indices,
+        "preprocessing": prepared.preprocessing,
+        "target": args.target,
+        "top_k": args.top_k,
+        "batching": attrs.evolve(spec.batching, device=prepared.device),
+        "resume": args.resume,
+        "init": args.init,
+    }
+    config = {**prepared.config(), "format": FORMAT}
+    inputs = prepared.source.inputs
     try:
-        result = concepts_dataset(
-            prepared.attributor,
-            prepared.source.inputs,
-            out,
-            args.layer,
-            {**prepared.config(), "format": FORMAT},
-            indices=prepared.indices,
-            preprocessing=prepared.preprocessing,
-            target=args.target,
-            top_k=args.top_k,
-            batching=spec.batching,
-            resume=args.resume,
-            progress=not args.quiet,
-            init=args.init,
-        )
+        if group is None:
+            from relscope.core.runs.concepts_run import concepts_dataset
+
+            result = concepts_dataset(
+                prepared.attributor, inputs, out, args.layer, config,
+                progress=not args.quiet, **options,
+            )  # fmt: skip
+        else:
+            from relscope.core.runs.concepts_distributed import concepts_distributed
+
+            result = concepts_distributed(
+                group, prepared.attributor, inputs, out, args.layer, config,
+                progress=not args.quiet and group.rank == 0, **options,
+            )  # fmt: skip
     finally:
-        prepared.source.inputs.close()
-    state = "already complete" if result.already_complete else f"{len(prepared.indices)} samples"
-    print(f"{out}: concepts of {', '.join(args.layer)} ({state})")
+        inputs.close()
+    if group is not None:
+        if group.rank != 0:
+            return 0
+        files = sum(1 for outcome in result.outcomes if outcome.samples)
+        state = "joined" if result.joined else "already complete"
+        print(
+            f"{out}: concepts of {', '.join(args.layer)} ({len(prepared.indices)} samples in "
+            f"{files} shards, {state})"
+        )
+    else:
+        state = (
+            "already complete" if result.already_complete else f"{len(prepared.indices)} samples"
+        )
+        print(f"{out}: concepts of {', '.join(args.layer)} ({state})")
     if args.project is not None:
         _reference_from_project(args, prepared.source, out)
     return 0

@@ -116,6 +116,11 @@ class EmbeddingCanvas {
 
   updateColors() {
     if (!this.points) return;
+    if (this.store.scores) {
+      this.updateScoreColors(this.store.scores);
+      return;
+    }
+    this.stage.dataset.colorBy = this.store.state.colorBy;
     const ids = this.colorIds();
     const rgb = new Uint8Array(ids.length * 3);
     const cache = new Map();
@@ -132,6 +137,37 @@ class EmbeddingCanvas {
     this.renderer.setColors(rgb);
     this.colorSelect.value = this.store.state.colorBy;
     this.renderLegend([...cache.keys()].sort((a, b) => a - b));
+    this.requestDraw();
+  }
+
+  /** Colour by a panel's per-sample scores (``store.scores``: ``{label, table}``, table indexed
+   * by dataset index, NaN where unknown): blue (negative) - white - red (positive), grey unknown. */
+  updateScoreColors(scores) {
+    const p = this.points;
+    const values = new Float64Array(p.count);
+    let largest = 0;
+    for (let i = 0; i < p.count; i++) {
+      const index = p.index[i];
+      values[i] = index < scores.table.length ? scores.table[index] : NaN;
+      if (Math.abs(values[i]) > largest) largest = Math.abs(values[i]);
+    }
+    const rgb = new Uint8Array(p.count * 3);
+    for (let i = 0; i < p.count; i++) {
+      let color = [160, 160, 160];
+      if (!Number.isNaN(values[i])) {
+        const t = largest > 0 ? values[i] / largest : 0;
+        const fade = Math.round(235 * (1 - Math.abs(t)));
+        color = t >= 0 ? [235, fade, fade] : [fade, fade, 235];
+      }
+      rgb.set(color, 3 * i);
+    }
+    this.renderer.setColors(rgb);
+    this.colorSelect.value = '';
+    this.stage.dataset.colorBy = 'scores';
+    const row = document.createElement('div');
+    row.textContent = `${scores.label}: ±${largest.toPrecision(3)}`;
+    this.legend.replaceChildren(row);
+    this.legend.hidden = false;
     this.requestDraw();
   }
 
@@ -375,7 +411,13 @@ class EmbeddingCanvas {
     for (const button of this.toolButtons) {
       button.addEventListener('click', () => this.setTool(button.dataset.tool));
     }
-    this.colorSelect.addEventListener('change', () => this.store.set({ colorBy: this.colorSelect.value }));
+    this.colorSelect.addEventListener('change', () => {
+      if (this.store.scores) {
+        this.store.scores = null; // a panel's score colouring ends when a colouring is chosen
+        this.store.emit('scores', null);
+      }
+      this.store.set({ colorBy: this.colorSelect.value });
+    });
     const reset = this.stage.parentElement.querySelector('.reset-view');
     reset.addEventListener('click', () => this.resetView());
     this.searchForm.addEventListener('submit', (event) => {
@@ -401,6 +443,7 @@ class EmbeddingCanvas {
     store.on('hover', () => this.drawOverlay());
     store.on('state', ({ changed }) => changed.has('colorBy') && this.updateColors());
     store.on('project', () => this.points && this.updateColors());
+    store.on('scores', () => this.updateColors());
     window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => this.requestDraw());
 
     shortcuts.add('b', 'Rectangle select tool', () => this.setTool('box'));

@@ -74,12 +74,33 @@ export function mount(element, { store, api, shortcuts }) {
     return `#${index} ${label}${prediction}`;
   }
 
+  /** The selection in strip order: by a panel's scores (``store.scores``) when one is set,
+   * highest first (unknown last, ties by index), otherwise by index. */
+  let ordered = { selection: null, scores: null, indices: null };
+  function orderedSelection() {
+    const s = store.state;
+    const scores = store.scores;
+    if (!scores) return s.selection;
+    if (ordered.selection !== s.selection || ordered.scores !== scores) {
+      const table = scores.table;
+      const score = (index) => {
+        const value = index < table.length ? table[index] : NaN;
+        return Number.isNaN(value) ? -Infinity : value;
+      };
+      const indices = Array.from(s.selection);
+      indices.sort((a, b) => score(b) - score(a) || a - b);
+      ordered = { selection: s.selection, scores, indices: Int32Array.from(indices) };
+    }
+    return ordered.indices;
+  }
+
   function render() {
     const s = store.state;
     const total = store.selectedCount;
     const page = Math.min(s.page, pages() - 1);
     const start = page * s.pageSize;
-    const indices = s.selection.subarray(start, start + s.pageSize);
+    const indices = orderedSelection().subarray(start, start + s.pageSize);
+    strip.dataset.order = store.scores ? 'scores' : 'index';
     count.textContent = `${total} selected`;
     count.dataset.count = String(total);
     info.textContent = total ? `${start + 1}–${start + indices.length} of ${total}` : '';
@@ -201,6 +222,7 @@ export function mount(element, { store, api, shortcuts }) {
   strip.addEventListener('mouseleave', () => store.setHover(-1));
 
   store.on('selection', render);
+  store.on('scores', () => (store.state.page ? store.set({ page: 0 }) : render()));
   store.on('points', render);
   store.on('state', ({ changed }) => {
     if (changed.has('page') || changed.has('pageSize')) render();
