@@ -62,3 +62,11 @@ class LazyReference:
 def lazy(path: str, *parameters: Parameter) -> LazyReference:
     """``register(name, lazy("pkg.module:Class", Parameter(...), ...), description=...)``."""
     return LazyReference(path, tuple(parameters))
+
+
+def implementation_attribute(module_name: str, name: str) -> Any:
+    """A light plugin module's ``__getattr__``: ``name`` from its implementation module, imported
+    now, so ``from relscope.plugins.rules.lrp import Epsilon`` keeps working."""
+    if name.startswith("__"):  # import machinery and pluggy probe dunders; never import for them
+        raise AttributeError(name)
+    return getattr(importlib.import_module(module_name), name)

@@ -15,8 +15,8 @@ import attrs
 
 from relscope.core.errors import (
     ParameterError,
-    PluginError,
     PluginConflictError,
+    PluginError,
     ProcessorError,
     RuleConfigurationError,
     UnknownNameError,

@@ -7,7 +7,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from relscope.core import hookimpl
 from relscope.core.attribution.attributor import Attributor
 from relscope.core.attribution.targets import AttrOutput
 from relscope.core.errors import AttributionError
@@ -71,9 +70,3 @@ class IntegratedGradients(Attributor):
             output, grad = self.gradient(point, attr_output)
             total += grad
         return output, difference * total / self.n_steps
-
-
-@hookimpl
-def register_attributors(register: Any) -> None:
-    """Register ``integrated_gradients``."""
-    register(IntegratedGradients.name, IntegratedGradients)

@@ -10,7 +10,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from relscope.core import hookimpl
 from relscope.core.attribution.attributor import Attributor
 from relscope.core.attribution.targets import AttrOutput
 from relscope.core.errors import AttributionError
@@ -148,9 +147,3 @@ class Occlusion(Attributor):
                         n, *([1] * (inputs.dim() - 1))
                     )
         return output, relevance
-
-
-@hookimpl
-def register_attributors(register: Any) -> None:
-    """Register ``occlusion``."""
-    register(Occlusion.name, Occlusion)

@@ -7,7 +7,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from relscope.core import hookimpl
 from relscope.core.attribution.attributor import Attributor
 from relscope.core.attribution.targets import AttrOutput
 from relscope.core.errors import AttributionError
@@ -69,9 +68,3 @@ class SmoothGrad(Attributor):
         with torch.no_grad():
             output = self.model(inputs)
         return output, total / self.n_iter
-
-
-@hookimpl
-def register_attributors(register: Any) -> None:
-    """Register ``smoothgrad``."""
-    register(SmoothGrad.name, SmoothGrad)

@@ -12,7 +12,6 @@ bit), because torch refuses ``eps = 0``.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import torch
 import torch.fx as fx
@@ -20,7 +19,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from relscope.core import hookimpl
 from relscope.core.attribution.canonizer import Canonizer
 from relscope.core.attribution.model_graph import ModelGraph, trace_model
 
@@ -275,9 +273,3 @@ class MergeBatchNorm(Canonizer):
         var = identity_variance(float(bn.eps), bn.running_var.dtype, str(bn.running_var.device))
         self.set_tensor_data(bn.running_mean, torch.zeros_like(bn.running_mean))
         self.set_tensor_data(bn.running_var, torch.full_like(bn.running_var, var))
-
-
-@hookimpl
-def register_canonizers(register: Any) -> None:
-    """Register the batch-norm merging canonizer."""
-    register("merge_batchnorm", MergeBatchNorm, description=MergeBatchNorm.__doc__)

@@ -16,7 +16,6 @@ import torch
 from torch import nn
 from torchvision.models.convnext import CNBlock
 
-from relscope.core import hookimpl
 from relscope.core.attribution.attribute_canonizer import AttributeCanonizer
 from relscope.core.attribution.sum_layer import Sum
 from relscope.core.errors import UnsupportedModelError
@@ -56,9 +55,3 @@ class ConvNeXtBlockCanonizer(AttributeCanonizer):
     def copy(self) -> ConvNeXtBlockCanonizer:
         """A fresh, unregistered instance."""
         return type(self)()
-
-
-@hookimpl
-def register_canonizers(register: Any) -> None:
-    """Register the ConvNeXt block canonizer."""
-    register("convnext_block", ConvNeXtBlockCanonizer, description=ConvNeXtBlockCanonizer.__doc__)

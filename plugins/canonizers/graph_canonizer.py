@@ -31,7 +31,6 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from relscope.core import hookimpl
 from relscope.core.attribution.canonizer import Canonizer
 from relscope.core.attribution.model_graph import is_explicit_module, shallow_trace
 from relscope.core.attribution.sum_layer import Sum
@@ -362,9 +361,3 @@ class GraphCanonizer(Canonizer):
             return conversion.make(**values), source
         except (TypeError, ValueError):
             return None
-
-
-@hookimpl
-def register_canonizers(register: Any) -> None:
-    """Register the torch.fx graph canonizer."""
-    register("graph", GraphCanonizer, description=GraphCanonizer.__doc__)

@@ -22,7 +22,6 @@ import torch
 from torch import nn
 from torchvision import models
 
-from relscope.core import hookimpl
 from relscope.core.attribution.attribute_canonizer import AttributeCanonizer
 from relscope.core.attribution.canonizer import Canonizer
 from relscope.core.attribution.canonizer_chain import CompositeCanonizer
@@ -143,25 +142,3 @@ def torchvision_canonizers(model: nn.Module) -> list[Canonizer] | None:
         if isinstance(model, family):
             return [] if canonizer is None else [canonizer()]
     return None
-
-
-@hookimpl
-def default_canonizers(model: Any) -> list[Canonizer] | None:
-    """The canonizers a torchvision classification model needs (None for other models)."""
-    if not isinstance(model, nn.Module):
-        return None
-    return torchvision_canonizers(model)
-
-
-@hookimpl
-def register_canonizers(register: Any) -> None:
-    """Register the model-family canonizers."""
-    for canonizer in (
-        VGGCanonizer,
-        ResNetCanonizer,
-        ConvNeXtCanonizer,
-        InceptionCanonizer,
-        CNNCanonizer,
-        InputTransformCanonizer,
-    ):
-        register(canonizer.name, canonizer, description=canonizer.__doc__)

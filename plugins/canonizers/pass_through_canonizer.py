@@ -17,7 +17,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from relscope.core import hookimpl
 from relscope.core.attribution.attribute_canonizer import AttributeCanonizer
 
 
@@ -76,9 +75,3 @@ class PassThroughCanonizer(AttributeCanonizer):
     def copy(self) -> PassThroughCanonizer:
         """A fresh, unregistered instance with the same types."""
         return type(self)(self.types)
-
-
-@hookimpl
-def register_canonizers(register: Any) -> None:
-    """Register the layer-norm pass-through canonizer."""
-    register("layer_norm_pass", PassThroughCanonizer, description=PassThroughCanonizer.__doc__)

@@ -17,7 +17,6 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from relscope.core import hookimpl
 from relscope.core.attribution.attribute_canonizer import AttributeCanonizer
 from relscope.core.attribution.sum_layer import Sum
 
@@ -63,9 +62,3 @@ class ResidualBlockCanonizer(AttributeCanonizer):
     def copy(self) -> ResidualBlockCanonizer:
         """A fresh, unregistered instance."""
         return type(self)()
-
-
-@hookimpl
-def register_canonizers(register: Any) -> None:
-    """Register the ResNet residual-block canonizer."""
-    register("resnet_residual", ResidualBlockCanonizer, description=ResidualBlockCanonizer.__doc__)

@@ -18,7 +18,6 @@ import torch
 from torch import nn
 from torchvision.ops.misc import SqueezeExcitation
 
-from relscope.core import hookimpl
 from relscope.core.attribution.attribute_canonizer import AttributeCanonizer
 
 
@@ -72,13 +71,3 @@ class SqueezeExcitationCanonizer(AttributeCanonizer):
     def copy(self) -> SqueezeExcitationCanonizer:
         """A fresh, unregistered instance."""
         return type(self)()
-
-
-@hookimpl
-def register_canonizers(register: Any) -> None:
-    """Register the squeeze-excitation canonizer."""
-    register(
-        "squeeze_excitation",
-        SqueezeExcitationCanonizer,
-        description=SqueezeExcitationCanonizer.__doc__,
-    )

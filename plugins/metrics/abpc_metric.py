@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from relscope.core import hookimpl
 from relscope.core.evaluation.curve_areas import abpc
 from relscope.core.evaluation.metric import EvaluationBatch, Metric, as_numpy
 
@@ -20,9 +19,3 @@ class ABPC(Metric):
         return as_numpy(
             {"abpc": abpc(morf, lerf), "abpc_normalised": abpc(morf, lerf, normalised=True)}
         )
-
-
-@hookimpl
-def register_metrics(register: Any) -> None:
-    """Register ``abpc``."""
-    register(ABPC.name, ABPC)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from relscope.core import hookimpl
 from relscope.core.evaluation.curve_areas import aopc
 from relscope.core.evaluation.metric import EvaluationBatch, Metric, as_numpy
 
@@ -18,9 +17,3 @@ class AOPC(Metric):
         """AOPC per sample, plain and normalised."""
         morf = batch.curve("morf")
         return as_numpy({"aopc": aopc(morf), "aopc_normalised": aopc(morf, normalised=True)})
-
-
-@hookimpl
-def register_metrics(register: Any) -> None:
-    """Register ``aopc``."""
-    register(AOPC.name, AOPC)

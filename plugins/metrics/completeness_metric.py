@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from relscope.core import hookimpl
 from relscope.core.evaluation.completeness import completeness_error
 from relscope.core.evaluation.metric import EvaluationBatch, Metric, as_numpy
 
@@ -18,9 +17,3 @@ class Completeness(Metric):
         """Per-sample conservation errors."""
         errors = completeness_error(batch.attributions, batch.target_outputs())
         return as_numpy({f"completeness_{key}": value for key, value in errors.items()})
-
-
-@hookimpl
-def register_metrics(register: Any) -> None:
-    """Register ``completeness``."""
-    register(Completeness.name, Completeness)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from relscope.core import hookimpl
 from relscope.core.evaluation.metric import EvaluationBatch, Metric, as_numpy
 
 
@@ -16,9 +15,3 @@ class PixelFlipping(Metric):
     def compute(self, batch: EvaluationBatch) -> dict[str, Any]:
         """Both curves of ``batch``."""
         return as_numpy({"morf": batch.curve("morf"), "lerf": batch.curve("lerf")})
-
-
-@hookimpl
-def register_metrics(register: Any) -> None:
-    """Register ``pixel_flipping``."""
-    register(PixelFlipping.name, PixelFlipping)

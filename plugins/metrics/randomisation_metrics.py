@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from relscope.core import hookimpl
 from relscope.core.evaluation.metric import EvaluationBatch, Metric, as_numpy
 from relscope.core.evaluation.randomisation import cascading_randomisation, randomised_label
 
@@ -63,10 +62,3 @@ class SanityChecks(Metric):
         return {f"cascading_{k}": v for k, v in cascade.items()} | {
             f"label_{k}": v for k, v in label.items()
         }
-
-
-@hookimpl
-def register_metrics(register: Any) -> None:
-    """Register ``cascading_randomisation``, ``randomised_label`` and ``sanity`` (both)."""
-    for metric in (CascadingRandomisation, RandomisedLabel, SanityChecks):
-        register(metric.name, metric)

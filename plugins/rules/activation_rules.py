@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from relscope.core import hookimpl
 from relscope.core.attribution.elementwise_rule import ElementwiseRule
 from relscope.core.errors import RuleConfigurationError
 
@@ -73,10 +70,3 @@ class BetaSmooth(ElementwiseRule):
 
 
 RULES = (Pass, GuidedBackprop, Deconvnet, BetaSmooth)
-
-
-@hookimpl
-def register_rules(register: Any) -> None:
-    """Register the rules for element-wise layers."""
-    for rule in RULES:
-        register(rule.name, rule)

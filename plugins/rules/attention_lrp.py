@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from relscope.core import hookimpl
 from relscope.core.attribution.activation_modules import is_activation_module
 from relscope.core.attribution.attention_rules import GATE_MARK, IDENTITY_EPSILON
 from relscope.core.attribution.elementwise_rule import ElementwiseRule
@@ -70,16 +69,3 @@ class CPLRP(AttnLRP):
 
     name = "cp_lrp"
     variant = "cp_lrp"
-
-
-@hookimpl
-def register_rules(register: Any) -> None:
-    """Register the identity rule."""
-    register(IdentityRule.name, IdentityRule, description=IdentityRule.__doc__)
-
-
-@hookimpl
-def register_composites(register: Any) -> None:
-    """Register attn_lrp and cp_lrp."""
-    for composite in (AttnLRP, CPLRP):
-        register(composite.name, composite, description=composite.__doc__)

@@ -11,7 +11,6 @@ from typing import Any
 
 import torch
 
-from relscope.core import hookimpl
 from relscope.core.attribution.linear_rule import LinearRule
 from relscope.core.attribution.modifiers import (
     Bound,
@@ -233,10 +232,3 @@ class WSquare(LinearRule):
 
 
 RULES = (Epsilon, ZPlus, AlphaBeta, Gamma, ZBox, Flat, WSquare, ExcitationBackprop)
-
-
-@hookimpl
-def register_rules(register: Any) -> None:
-    """Register the rules for linear layers."""
-    for rule in RULES:
-        register(rule.name, rule)

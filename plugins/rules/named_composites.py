@@ -13,7 +13,6 @@ from typing import Any
 
 from torch import nn
 
-from relscope.core import hookimpl
 from relscope.core.attribution.composite import LayerMapComposite, SpecialFirstLayerMapComposite
 from relscope.core.attribution.layer_types import (
     Activation,
@@ -247,10 +246,3 @@ COMPOSITES = (
     DeconvnetComposite,
     BetaSmoothComposite,
 )
-
-
-@hookimpl
-def register_composites(register: Any) -> None:
-    """Register the named composites."""
-    for composite in COMPOSITES:
-        register(composite.name, composite)

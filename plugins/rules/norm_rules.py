@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from relscope.core import hookimpl
 from relscope.core.attribution.norm_rule import NormRule
 
 
@@ -12,9 +9,3 @@ class Norm(NormRule):
     """``R_in = x ∘ Jᵀ (R / s(f(x)))``, no parameter change: average pooling and explicit sums."""
 
     name = "norm"
-
-
-@hookimpl
-def register_rules(register: Any) -> None:
-    """Register the ``norm`` rule."""
-    register(Norm.name, Norm)
