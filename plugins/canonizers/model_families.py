@@ -25,12 +25,12 @@ from torchvision import models
 from relscope.core.attribution.attribute_canonizer import AttributeCanonizer
 from relscope.core.attribution.canonizer import Canonizer
 from relscope.core.attribution.canonizer_chain import CompositeCanonizer
-from relscope.plugins.canonizers.batchnorm import MergeBatchNorm
-from relscope.plugins.canonizers.convnext import ConvNeXtBlockCanonizer
-from relscope.plugins.canonizers.graph import GraphCanonizer
-from relscope.plugins.canonizers.pass_through import PassThroughCanonizer, relevance_pass
-from relscope.plugins.canonizers.residual import ResidualBlockCanonizer
-from relscope.plugins.canonizers.squeeze_excitation import SqueezeExcitationCanonizer
+from relscope.plugins.canonizers.batchnorm_merging import MergeBatchNorm
+from relscope.plugins.canonizers.convnext_canonizer import ConvNeXtBlockCanonizer
+from relscope.plugins.canonizers.graph_canonizer import GraphCanonizer
+from relscope.plugins.canonizers.pass_through_canonizer import PassThroughCanonizer, relevance_pass
+from relscope.plugins.canonizers.residual_canonizer import ResidualBlockCanonizer
+from relscope.plugins.canonizers.squeeze_excitation_canonizer import SqueezeExcitationCanonizer
 
 torch.fx.wrap("relevance_pass")  # stays one call when the graph canonizer traces the new forward
 

@@ -24,8 +24,8 @@ from relscope.core.attribution.layer_types import (
     Summation,
 )
 from relscope.core.attribution.stabilizer import StabilizerLike
-from relscope.plugins.rules.activations import BetaSmooth, Deconvnet, GuidedBackprop, Pass
-from relscope.plugins.rules.lrp import (
+from relscope.plugins.rules.activation_rules import BetaSmooth, Deconvnet, GuidedBackprop, Pass
+from relscope.plugins.rules.linear_rules import (
     AlphaBeta,
     Epsilon,
     ExcitationBackprop,
@@ -34,7 +34,7 @@ from relscope.plugins.rules.lrp import (
     ZBox,
     ZPlus,
 )
-from relscope.plugins.rules.norm import Norm
+from relscope.plugins.rules.norm_rules import Norm
 
 Map = Sequence[tuple[Any, Any]] | None
 ZeroParams = str | Sequence[str] | None
