@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from relscope.core import hookimpl
 from relscope.core.viewer_panel import Panel
 
 #: the most selected indices one request may send
@@ -93,15 +92,9 @@ PANEL = Panel(
         Route("/projects/{project_id}", evaluation_summary, methods=["GET"]),
         Route("/projects/{project_id}/selection", selection_summary, methods=["POST"]),
     ],
-    static=importlib.resources.files(__name__) / "static",
+    static=importlib.resources.files("relscope.plugins.viewers.faithfulness") / "static",
     js=["faithfulness.js"],
     css=["faithfulness.css"],
     description="Faithfulness: perturbation curves of the project and of the selection",
     order=20,
 )
-
-
-@hookimpl
-def register_viewer_panels(register: Any) -> None:
-    """Contribute the faithfulness panel."""
-    register(PANEL)
