@@ -27,9 +27,7 @@ def register_canonizers(register: Any) -> None:
     """Register the batch-norm merging canonizer."""
     register(
         "merge_batchnorm",
-        lazy(
-            f"{IMPLEMENTATION}:MergeBatchNorm",
-        ),
+        lazy(f"{IMPLEMENTATION}:MergeBatchNorm"),
         description="Fold eval-mode batch norms into the adjacent linear layer, found from the traced run order.",
     )
 

@@ -43,23 +43,17 @@ def register_canonizers(register: Any) -> None:
     """Register the model-family canonizers."""
     register(
         "cnn",
-        lazy(
-            f"{IMPLEMENTATION}:CNNCanonizer",
-        ),
+        lazy(f"{IMPLEMENTATION}:CNNCanonizer"),
         description="CNNs of torch layers: merge batch norms, gate relevance to the signal, functional ops as modules.",
     )
     register(
         "convnext",
-        lazy(
-            f"{IMPLEMENTATION}:ConvNeXtCanonizer",
-        ),
+        lazy(f"{IMPLEMENTATION}:ConvNeXtCanonizer"),
         description="ConvNeXt: fold layer scales, residual sums, layer norms pass relevance unchanged.",
     )
     register(
         "inception",
-        lazy(
-            f"{IMPLEMENTATION}:InceptionCanonizer",
-        ),
+        lazy(f"{IMPLEMENTATION}:InceptionCanonizer"),
         description="GoogLeNet and Inception v3: batch-norm merging, input transform, functional operations.",
     )
     register(
@@ -72,16 +66,12 @@ def register_canonizers(register: Any) -> None:
     )
     register(
         "resnet",
-        lazy(
-            f"{IMPLEMENTATION}:ResNetCanonizer",
-        ),
+        lazy(f"{IMPLEMENTATION}:ResNetCanonizer"),
         description="ResNet/ResNeXt/Wide ResNet: merge batch norms, make each block's residual addition a Sum.",
     )
     register(
         "vgg",
-        lazy(
-            f"{IMPLEMENTATION}:VGGCanonizer",
-        ),
+        lazy(f"{IMPLEMENTATION}:VGGCanonizer"),
         description="VGG with or without batch norm: merge each batch norm into the convolution before it.",
     )
 

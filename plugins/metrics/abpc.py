@@ -19,9 +19,7 @@ def register_metrics(register: Any) -> None:
     """Register ``abpc``."""
     register(
         "abpc",
-        lazy(
-            f"{IMPLEMENTATION}:ABPC",
-        ),
+        lazy(f"{IMPLEMENTATION}:ABPC"),
         description="Area between LeRF and MoRF curves (symmetric relevance gain), plain and normalised.",
     )
 

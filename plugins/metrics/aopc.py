@@ -19,9 +19,7 @@ def register_metrics(register: Any) -> None:
     """Register ``aopc``."""
     register(
         "aopc",
-        lazy(
-            f"{IMPLEMENTATION}:AOPC",
-        ),
+        lazy(f"{IMPLEMENTATION}:AOPC"),
         description="Area over the MoRF curve, and that divided by the unperturbed output (higher is better).",
     )
 

@@ -19,9 +19,7 @@ def register_metrics(register: Any) -> None:
     """Register ``completeness``."""
     register(
         "completeness",
-        lazy(
-            f"{IMPLEMENTATION}:Completeness",
-        ),
+        lazy(f"{IMPLEMENTATION}:Completeness"),
         description="|sum of the attribution - target output|, absolute and relative to |target output|.",
     )
 

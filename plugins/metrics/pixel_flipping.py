@@ -19,9 +19,7 @@ def register_metrics(register: Any) -> None:
     """Register ``pixel_flipping``."""
     register(
         "pixel_flipping",
-        lazy(
-            f"{IMPLEMENTATION}:PixelFlipping",
-        ),
+        lazy(f"{IMPLEMENTATION}:PixelFlipping"),
         description="Target output while positions are set to the baseline: MoRF and LeRF curves (N, S+1).",
     )
 

@@ -19,23 +19,17 @@ def register_metrics(register: Any) -> None:
     """Register ``cascading_randomisation``, ``randomised_label`` and ``sanity`` (both)."""
     register(
         "cascading_randomisation",
-        lazy(
-            f"{IMPLEMENTATION}:CascadingRandomisation",
-        ),
+        lazy(f"{IMPLEMENTATION}:CascadingRandomisation"),
         description="Rank correlation and SSIM to the original attribution as layers are randomised, top first.",
     )
     register(
         "randomised_label",
-        lazy(
-            f"{IMPLEMENTATION}:RandomisedLabel",
-        ),
+        lazy(f"{IMPLEMENTATION}:RandomisedLabel"),
         description="Rank correlation and SSIM between the attributions of the target and a random other class.",
     )
     register(
         "sanity",
-        lazy(
-            f"{IMPLEMENTATION}:SanityChecks",
-        ),
+        lazy(f"{IMPLEMENTATION}:SanityChecks"),
         description="Both sanity checks: cascading randomisation and the randomised label.",
     )
 

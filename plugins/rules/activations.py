@@ -27,23 +27,17 @@ def register_rules(register: Any) -> None:
     )
     register(
         "deconvnet",
-        lazy(
-            f"{IMPLEMENTATION}:Deconvnet",
-        ),
+        lazy(f"{IMPLEMENTATION}:Deconvnet"),
         description="DeconvNet on ReLU: ``R_in = max(R, 0)``.",
     )
     register(
         "guided_backprop",
-        lazy(
-            f"{IMPLEMENTATION}:GuidedBackprop",
-        ),
+        lazy(f"{IMPLEMENTATION}:GuidedBackprop"),
         description="Guided backprop on ReLU: ``R_in = 1[x > 0] ∘ R ∘ 1[R > 0]``.",
     )
     register(
         "pass",
-        lazy(
-            f"{IMPLEMENTATION}:Pass",
-        ),
+        lazy(f"{IMPLEMENTATION}:Pass"),
         description="``R_in = R``: element-wise layers (activations, merged batch norm) pass relevance on.",
     )
 

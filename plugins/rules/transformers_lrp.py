@@ -26,9 +26,7 @@ def register_rules(register: Any) -> None:
     """Register the identity rule."""
     register(
         "identity",
-        lazy(
-            f"{IMPLEMENTATION}:IdentityRule",
-        ),
+        lazy(f"{IMPLEMENTATION}:IdentityRule"),
         description="Identity rule for an element-wise non-linearity, gradient × input form: the backward",
     )
 
