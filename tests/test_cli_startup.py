@@ -275,3 +275,25 @@ def test_lazy_registration_without_description_fails_the_plugin(tmp_path: Path) 
     status = pm.status_of("file:undescribed")
     assert status is not None and status.status == "failed"
     assert "needs a description" in (status.error or "")
+
+
+def test_thread_limit_covers_a_runtime_loaded_inside_it() -> None:
+    """``--threads`` limits OpenMP even though scikit-learn now loads after the limit is set
+    (threadpoolctl alone only limits runtimes already loaded: t-SNE then ran on every core)."""
+    source = (
+        "import json, os\n"
+        "from relscope.core.analysis.thread_limits import limit_threads\n"
+        "with limit_threads(1):\n"
+        "    import sklearn.cluster  # brings the OpenMP runtime\n"
+        "    from threadpoolctl import threadpool_info\n"
+        "    inside = [lib['num_threads'] for lib in threadpool_info()]\n"
+        "print(json.dumps({'inside': inside, 'after': os.environ.get('OMP_NUM_THREADS')}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    done = subprocess.run(
+        [sys.executable, "-c", source], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["inside"] and set(report["inside"]) == {1}
+    assert report["after"] is None  # the variables are restored
