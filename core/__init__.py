@@ -12,6 +12,8 @@ from typing import Any
 
 from relscope.core.errors import RelscopeError
 from relscope.core.hookspecs import hookimpl, hookspec
+from relscope.core.lazy_reference import LazyReference, lazy
+from relscope.core.parameters import Parameter
 from relscope.core.plugin_manager import get_plugin_manager
 from relscope.core.registry import get_registry
 
@@ -29,12 +31,15 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "LazyReference",
+    "Parameter",
     "RelscopeError",
     "__version__",
     "get_plugin_manager",
     "get_registry",
     "hookimpl",
     "hookspec",
+    "lazy",
     *_LAZY,
 ]
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, PngImagePlugin
 
 from relscope.core.colormap import ColorMap
 from relscope.core.data.atomic import atomic_path
@@ -47,6 +46,8 @@ def encode_palette_png(
     indices: Any, cmap: ColorMap, extra_text: dict[str, str] | None = None
 ) -> bytes:
     """An 8-bit palette PNG of ``indices`` (H, W) with ``cmap``'s 256 colours as its palette."""
+    from PIL import Image, PngImagePlugin
+
     array = _as_index_array(indices)
     height, width = array.shape
     image = Image.frombuffer("P", (width, height), array.tobytes(), "raw", "P", 0, 1)
@@ -62,6 +63,8 @@ def encode_palette_png(
 
 def encode_rgb_png(pixels: np.ndarray) -> bytes:
     """A PNG of a uint8 (H, W), (H, W, 3) or (H, W, 4) array."""
+    from PIL import Image
+
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -161,6 +164,8 @@ def read_palette_png(
     png: bytes | bytearray | str | os.PathLike[str],
 ) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
     """``(indices (H, W) uint8, palette (256, 3) uint8, text chunks)`` of an 8-bit palette PNG."""
+    from PIL import Image
+
     data, label = _read_source(png)
     _check_palette_png(_chunks(data, label), label)
     with Image.open(io.BytesIO(data)) as image:

@@ -1,4 +1,9 @@
-"""Every hook a relscope plugin can implement, in one place (module-level specs, one line each)."""
+"""Every hook a relscope plugin can implement, in one place (module-level specs, one line each).
+
+A collecting hook's ``register(name, obj, description=..., override=False)`` takes the object
+itself or ``lazy("pkg.module:Name", Parameter(...), ...)``, imported when first fetched
+(``docs/plugins.md``).
+"""
 
 from __future__ import annotations
 

@@ -150,6 +150,20 @@ def _load_file(path: Path) -> ModuleType:
     return module
 
 
+def _distribution_identity(
+    dist: Any, known: dict[str, tuple[str | None, str | None]]
+) -> tuple[str | None, str | None]:
+    """``(name, version)`` of an entry point's distribution, its metadata parsed once per
+    distribution (parsing it for each of 50 entry points was a third of ``relscope list``)."""
+    if dist is None:
+        return None, None
+    where = str(getattr(dist, "_path", id(dist)))
+    if where not in known:
+        metadata = dist.metadata
+        known[where] = (metadata["Name"], metadata["Version"])
+    return known[where]
+
+
 def get_plugin_manager(
     *,
     strict: bool | None = None,
@@ -176,19 +190,17 @@ def get_plugin_manager(
         pm.enable_tracing()
 
     seen: set[tuple[str | None, str]] = set()
+    identities: dict[str, tuple[str | None, str | None]] = {}
     entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
     for ep in sorted(entry_points, key=lambda e: (e.name, e.value)):
-        dist = getattr(ep, "dist", None)
-        dist_name = dist.metadata["Name"] if dist is not None else None
+        dist_name, dist_version = _distribution_identity(getattr(ep, "dist", None), identities)
         key = (dist_name, ep.name)
         if key in seen:
             continue
         seen.add(key)
         if hooks is not None and not may_implement(ep.value, hooks):
             continue
-        pm.load_module(
-            ep.name, ep.load, ep.value, dist_name, dist.version if dist else None, blocked
-        )
+        pm.load_module(ep.name, ep.load, ep.value, dist_name, dist_version, blocked)
 
     if plugins_dir:
         folder = Path(plugins_dir)

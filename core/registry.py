@@ -16,10 +16,12 @@ import attrs
 from relscope.core.errors import (
     ParameterError,
     PluginConflictError,
+    PluginError,
     ProcessorError,
     RuleConfigurationError,
     UnknownNameError,
 )
+from relscope.core.lazy_reference import LazyReference
 from relscope.core.parameters import Parameter, parameters_of
 
 #: the error a kind's :meth:`Registry.create` raises for a parameter it does not accept
@@ -47,14 +49,40 @@ REGISTRY_HOOKS: dict[str, str] = {
 
 @attrs.frozen
 class RegistryEntry:
-    """One registered object and where it came from."""
+    """One registered object and where it came from.
+
+    ``target`` is what the plugin registered: the object, or a :class:`LazyReference` that
+    :attr:`obj` imports on first use; listings read only the name, description and parameters.
+    """
 
     name: str
-    obj: Any
+    target: Any = attrs.field(alias="obj")
     plugin: str
     distribution: str | None
     version: str | None
     description: str
+
+    @property
+    def is_lazy(self) -> bool:
+        """Whether the object is named by import path (and maybe not imported yet)."""
+        return isinstance(self.target, LazyReference)
+
+    @property
+    def obj(self) -> Any:
+        """The registered object (a lazy one is imported now, once)."""
+        if not isinstance(self.target, LazyReference):
+            return self.target
+        try:
+            return self.target.load()
+        except PluginError as exc:
+            raise PluginError(f"{self.name!r} of plugin {self.plugin!r}: {exc}") from exc
+
+    @property
+    def parameters(self) -> dict[str, Parameter]:
+        """The accepted parameters: declared ones for a lazy entry, else read from the object."""
+        if isinstance(self.target, LazyReference):
+            return self.target.declared_parameters()
+        return parameters_of(self.target)
 
     @property
     def origin(self) -> str:
@@ -71,7 +99,7 @@ class RegistryEntry:
             "distribution": self.distribution,
             "version": self.version,
             "description": self.description,
-            "parameters": [p.as_dict() for p in parameters_of(self.obj).values()],
+            "parameters": [p.as_dict() for p in self.parameters.values()],
         }
 
 
@@ -144,8 +172,9 @@ class Registry(Mapping[str, Any]):
 
     def parameters(self, name_or_obj: Any) -> dict[str, Parameter]:
         """The parameters ``create`` accepts for a name or class (none for an instance)."""
-        obj = self[name_or_obj] if isinstance(name_or_obj, str) else name_or_obj
-        return parameters_of(obj)
+        if isinstance(name_or_obj, str):
+            return self.entry(name_or_obj).parameters
+        return parameters_of(name_or_obj)
 
     def create(self, name_or_obj: Any, **params: Any) -> Any:
         """A configured object from a registered name, a class/factory, or an instance.
@@ -218,6 +247,8 @@ def collect_registry(pm: Any, kind: str) -> Registry:
                 obj, name = name, getattr(name, "name", None)
             if not isinstance(name, str) or not name:
                 raise TypeError(f"register() needs a non-empty name, got {name!r}")
+            if isinstance(obj, LazyReference) and not description:
+                raise TypeError(f"register({name!r}, lazy(...)) needs a description=")
             entry = RegistryEntry(
                 name=name,
                 obj=obj,

@@ -87,9 +87,9 @@ def run_category_job(job: CategoryJob) -> CategoryOutcome:
     analysis, error = None, None
     limits: Any = contextlib.nullcontext()
     if job.threads is not None:
-        from threadpoolctl import threadpool_limits
+        from relscope.core.analysis.thread_limits import limit_threads
 
-        limits = threadpool_limits(job.threads)
+        limits = limit_threads(job.threads)
     try:
         with limits, warnings.catch_warnings():
             # joblib notes that it keeps n_jobs=1 inside a daemonic Dask worker: expected here

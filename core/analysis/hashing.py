@@ -7,17 +7,23 @@ digest can key a cache entry (as input) and verify one on read (as output checks
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from relscope.core.errors import CacheError
 
 #: hex characters kept of each SHA-256 digest (160 bits); SHA-256 runs at memory speed where the
 #: CPU has SHA instructions, about twice BLAKE2b's rate on the machines this was measured on
 DIGEST_CHARS = 40
+
+
+def is_sparse(value: Any) -> bool:
+    """``scipy.sparse.issparse`` without importing scipy: no sparse value exists before it is."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and bool(sparse.issparse(value))
 
 
 def _feed(h: Any, value: Any) -> None:
@@ -32,7 +38,7 @@ def _feed(h: Any, value: Any) -> None:
             raise CacheError(f"cannot digest an object array ({value.dtype})")
         h.update(f"A{value.dtype.str}{value.shape};".encode())
         h.update(np.ascontiguousarray(value).reshape(-1).view(np.uint8))
-    elif sp.issparse(value):
+    elif is_sparse(value):
         h.update(f"P{type(value).__name__}:{value.format}{value.shape};".encode())
         parts = ("row", "col", "data") if value.format == "coo" else None
         if parts is None and value.format in ("csr", "csc", "bsr"):

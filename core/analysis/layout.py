@@ -8,12 +8,14 @@ non-empty dict of plain numbers is the separability score of each clustering (by
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from relscope.core.data.analysis import CategoryAnalysis
 from relscope.core.errors import ProcessorError
+
+if TYPE_CHECKING:
+    from relscope.core.data.analysis import CategoryAnalysis
 
 
 def _is_eigen_pair(value: Any) -> bool:
@@ -92,6 +94,8 @@ def split_outputs(
 
 def category_analysis(index: np.ndarray, outputs: Mapping[Any, Any]) -> CategoryAnalysis:
     """The :class:`CategoryAnalysis` of points ``index`` from one pipeline run's ``outputs``."""
+    from relscope.core.data.analysis import CategoryAnalysis
+
     rest, scores = split_scores(outputs)
     embeddings, eigenvalues, clusterings = split_outputs(rest)
     unknown = sorted(set(scores) - set(clusterings))

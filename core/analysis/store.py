@@ -17,14 +17,15 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import h5py
 import numpy as np
-import scipy.sparse as sp
 
-from relscope.core.analysis.hashing import content_digest
+from relscope.core.analysis.hashing import content_digest, is_sparse
 from relscope.core.errors import CacheError
+
+if TYPE_CHECKING:
+    import h5py
 
 try:  # POSIX advisory locks between processes; elsewhere only threads are serialised
     import fcntl
@@ -72,6 +73,8 @@ class Store:
                         fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     def _open_for_write(self) -> h5py.File:
+        import h5py
+
         try:
             return h5py.File(self.path, "a")
         except OSError as exc:  # a file torn beyond HDF5's repair: keep it aside, start afresh
@@ -89,6 +92,8 @@ class Store:
 
     def keys(self) -> list[str]:
         """Keys of the complete entries (none when the file is missing or unreadable)."""
+        import h5py
+
         with self._locked(exclusive=False):
             if not self.path.exists():
                 return []
@@ -103,6 +108,8 @@ class Store:
 
     def info(self, key: str) -> dict[str, Any]:
         """The bookkeeping attributes of entry ``key`` (processor, params, digest, created)."""
+        import h5py
+
         with self._locked(exclusive=False), h5py.File(self.path, "r") as handle:
             return {k: _plain(v) for k, v in handle[f"{_ENTRIES}/{key}"].attrs.items()}
 
@@ -111,6 +118,8 @@ class Store:
 
         ``data`` is the processor's input, returned for entries that recorded "output is input".
         """
+        import h5py
+
         with self._locked(exclusive=False):
             if not self.path.exists():
                 self.stats["misses"] += 1
@@ -213,7 +222,7 @@ def _write_value(parent: h5py.Group, name: str, value: Any, data: Any) -> None:
         if value.dtype.hasobject or value.dtype.kind in "UMm":
             raise CacheError(f"cannot cache an array of dtype {value.dtype}")
         parent.create_dataset(name, data=value)
-    elif sp.issparse(value):
+    elif is_sparse(value):
         fmt = value.format if value.format in _SPARSE_PARTS else "csr"
         group = parent.create_group(name)
         group.attrs.update(kind="sparse", format=value.format, cls=type(value).__name__)
@@ -245,15 +254,22 @@ def _write_value(parent: h5py.Group, name: str, value: Any, data: Any) -> None:
         raise CacheError(f"cannot cache a value of type {type(value).__name__}")
 
 
-_SPARSE_CLASSES = {
-    name: getattr(sp, name)
-    for name in dir(sp)
-    if name.endswith(("_matrix", "_array")) and isinstance(getattr(sp, name), type)
-}
+def _sparse_class(name: str) -> type:
+    """The scipy.sparse matrix or array class called ``name`` (scipy is imported here)."""
+    import scipy.sparse as sp
+
+    cls = getattr(sp, name, None)
+    if not (name.endswith(("_matrix", "_array")) and isinstance(cls, type)):
+        raise KeyError(name)
+    return cls
+
+
 _SCALARS = {"bool": bool, "int": int, "float": float, "str": str}
 
 
 def _read_value(node: Any, data: Any) -> Any:
+    import h5py
+
     if isinstance(node, h5py.Dataset):
         return np.array(node[()]) if node.shape == () else node[()]
     kind = str(node.attrs["kind"])
@@ -266,7 +282,7 @@ def _read_value(node: Any, data: Any) -> Any:
     if kind == "sparse":
         shape = tuple(int(n) for n in node.attrs["shape"])
         stored = str(node.attrs["stored_format"])
-        cls = _SPARSE_CLASSES[str(node.attrs["cls"]).replace(str(node.attrs["format"]), stored, 1)]
+        cls = _sparse_class(str(node.attrs["cls"]).replace(str(node.attrs["format"]), stored, 1))
         parts = [node[p][()] for p in _SPARSE_PARTS[stored]]
         if stored == "coo":
             matrix = cls((parts[2], (parts[0], parts[1])), shape=shape)

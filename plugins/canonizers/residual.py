@@ -5,67 +5,34 @@ gradient, doubling it at every block. This attribute canonizer gives each torchv
 ``BasicBlock`` and ``Bottleneck`` (whose ``forward`` is not overridden by a subclass) a
 ``residual_sum`` module and a forward that adds through it; composites give ``Sum`` the ``norm``
 rule, which splits the relevance in proportion to the two summands.
+
+This module is the light entry point: it registers by import path, and the implementation
+in :mod:`relscope.plugins.canonizers.residual_canonizer` is imported when an object is first fetched.
 """
 
 from __future__ import annotations
 
-import types
-from collections.abc import Mapping
 from typing import Any
 
-import torch
-from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
+from relscope.core import Parameter, hookimpl, lazy
+from relscope.core.lazy_reference import implementation_attribute
 
-from relscope.core import hookimpl
-from relscope.core.attribution.attribute_canonizer import AttributeCanonizer
-from relscope.core.attribution.sum_layer import Sum
-
-
-def _basic_block_forward(self: BasicBlock, x: torch.Tensor) -> torch.Tensor:
-    """torchvision's BasicBlock.forward with the residual addition through ``residual_sum``."""
-    identity = x
-    out = self.relu(self.bn1(self.conv1(x)))
-    out = self.bn2(self.conv2(out))
-    if self.downsample is not None:
-        identity = self.downsample(x)
-    out = self.residual_sum(torch.stack([out, identity], dim=-1))
-    return self.relu(out)
-
-
-def _bottleneck_forward(self: Bottleneck, x: torch.Tensor) -> torch.Tensor:
-    """torchvision's Bottleneck.forward with the residual addition through ``residual_sum``."""
-    identity = x
-    out = self.relu(self.bn1(self.conv1(x)))
-    out = self.relu(self.bn2(self.conv2(out)))
-    out = self.bn3(self.conv3(out))
-    if self.downsample is not None:
-        identity = self.downsample(x)
-    out = self.residual_sum(torch.stack([out, identity], dim=-1))
-    return self.relu(out)
-
-
-_FORWARDS = {BasicBlock: _basic_block_forward, Bottleneck: _bottleneck_forward}
-
-
-class ResidualBlockCanonizer(AttributeCanonizer):
-    """Give torchvision ResNet blocks an explicit ``residual_sum`` (a ``Sum``) for the addition."""
-
-    name = "resnet_residual"
-
-    def attribute_map(self, name: str, module: nn.Module) -> Mapping[str, Any] | None:
-        """A new forward and a ``Sum`` for BasicBlock/Bottleneck instances with torchvision's forward."""
-        for block, forward in _FORWARDS.items():
-            if isinstance(module, block) and type(module).forward is block.forward:
-                return {"residual_sum": Sum(), "forward": types.MethodType(forward, module)}
-        return None
-
-    def copy(self) -> ResidualBlockCanonizer:
-        """A fresh, unregistered instance."""
-        return type(self)()
+IMPLEMENTATION = "relscope.plugins.canonizers.residual_canonizer"
 
 
 @hookimpl
 def register_canonizers(register: Any) -> None:
     """Register the ResNet residual-block canonizer."""
-    register("resnet_residual", ResidualBlockCanonizer, description=ResidualBlockCanonizer.__doc__)
+    register(
+        "resnet_residual",
+        lazy(
+            f"{IMPLEMENTATION}:ResidualBlockCanonizer",
+            Parameter("attribute_map", "AttributeMap | None"),
+        ),
+        description="Give torchvision ResNet blocks an explicit ``residual_sum`` (a ``Sum``) for the addition.",
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Names of the implementation module, imported on first use."""
+    return implementation_attribute(IMPLEMENTATION, name)

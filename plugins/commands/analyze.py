@@ -109,9 +109,9 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)  # --threads applies inside each worker's task
     if args.threads is None:
         return _run(args)
-    from threadpoolctl import threadpool_limits
+    from relscope.core.analysis.thread_limits import limit_threads
 
-    with threadpool_limits(args.threads):
+    with limit_threads(args.threads):
         return _run(args)
 
 

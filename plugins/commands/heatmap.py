@@ -10,7 +10,6 @@ import numpy as np
 
 from relscope.core import hookimpl
 from relscope.core.colormap import get_colormap
-from relscope.core.data.attributions import AttributionRows
 from relscope.core.errors import HeatmapError
 from relscope.core.heatmap import MODES, heatmap_indices, render_grid_png, render_palette_png
 from relscope.core.heatmap_png import write_bytes_atomic
@@ -68,6 +67,8 @@ def parse_rows(items: list[str], count: int, source: str) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     """Render the selected rows as palette PNGs in ``--out`` (and the grid), atomically."""
     import h5py
+
+    from relscope.core.data.attributions import AttributionRows
 
     cmap = get_colormap(args.cmap)
     source = str(args.attribution)

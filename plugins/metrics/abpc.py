@@ -1,28 +1,29 @@
-"""ABPC / SRG: the area between the LeRF and MoRF curves (Blücher et al. 2024)."""
+"""ABPC / SRG: the area between the LeRF and MoRF curves (Blücher et al. 2024).
+
+This module is the light entry point: it registers by import path, and the implementation
+in :mod:`relscope.plugins.metrics.abpc_metric` is imported when an object is first fetched.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from relscope.core import hookimpl
-from relscope.core.evaluation.curve_areas import abpc
-from relscope.core.evaluation.metric import EvaluationBatch, Metric, as_numpy
+from relscope.core import hookimpl, lazy
+from relscope.core.lazy_reference import implementation_attribute
 
-
-class ABPC(Metric):
-    """Area between LeRF and MoRF curves (symmetric relevance gain), plain and normalised."""
-
-    name = "abpc"
-
-    def compute(self, batch: EvaluationBatch) -> dict[str, Any]:
-        """ABPC per sample, plain and normalised."""
-        morf, lerf = batch.curve("morf"), batch.curve("lerf")
-        return as_numpy(
-            {"abpc": abpc(morf, lerf), "abpc_normalised": abpc(morf, lerf, normalised=True)}
-        )
+IMPLEMENTATION = "relscope.plugins.metrics.abpc_metric"
 
 
 @hookimpl
 def register_metrics(register: Any) -> None:
     """Register ``abpc``."""
-    register(ABPC.name, ABPC)
+    register(
+        "abpc",
+        lazy(f"{IMPLEMENTATION}:ABPC"),
+        description="Area between LeRF and MoRF curves (symmetric relevance gain), plain and normalised.",
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Names of the implementation module, imported on first use."""
+    return implementation_attribute(IMPLEMENTATION, name)

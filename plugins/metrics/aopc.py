@@ -1,26 +1,29 @@
-"""AOPC: the area over the MoRF perturbation curve (Samek et al. 2017)."""
+"""AOPC: the area over the MoRF perturbation curve (Samek et al. 2017).
+
+This module is the light entry point: it registers by import path, and the implementation
+in :mod:`relscope.plugins.metrics.aopc_metric` is imported when an object is first fetched.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from relscope.core import hookimpl
-from relscope.core.evaluation.curve_areas import aopc
-from relscope.core.evaluation.metric import EvaluationBatch, Metric, as_numpy
+from relscope.core import hookimpl, lazy
+from relscope.core.lazy_reference import implementation_attribute
 
-
-class AOPC(Metric):
-    """Area over the MoRF curve, and that divided by the unperturbed output (higher is better)."""
-
-    name = "aopc"
-
-    def compute(self, batch: EvaluationBatch) -> dict[str, Any]:
-        """AOPC per sample, plain and normalised."""
-        morf = batch.curve("morf")
-        return as_numpy({"aopc": aopc(morf), "aopc_normalised": aopc(morf, normalised=True)})
+IMPLEMENTATION = "relscope.plugins.metrics.aopc_metric"
 
 
 @hookimpl
 def register_metrics(register: Any) -> None:
     """Register ``aopc``."""
-    register(AOPC.name, AOPC)
+    register(
+        "aopc",
+        lazy(f"{IMPLEMENTATION}:AOPC"),
+        description="Area over the MoRF curve, and that divided by the unperturbed output (higher is better).",
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Names of the implementation module, imported on first use."""
+    return implementation_attribute(IMPLEMENTATION, name)

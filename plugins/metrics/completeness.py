@@ -1,26 +1,29 @@
-"""Completeness / conservation error of rule-based attributions (LRP), per sample."""
+"""Completeness / conservation error of rule-based attributions (LRP), per sample.
+
+This module is the light entry point: it registers by import path, and the implementation
+in :mod:`relscope.plugins.metrics.completeness_metric` is imported when an object is first fetched.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from relscope.core import hookimpl
-from relscope.core.evaluation.completeness import completeness_error
-from relscope.core.evaluation.metric import EvaluationBatch, Metric, as_numpy
+from relscope.core import hookimpl, lazy
+from relscope.core.lazy_reference import implementation_attribute
 
-
-class Completeness(Metric):
-    """|sum of the attribution - target output|, absolute and relative to |target output|."""
-
-    name = "completeness"
-
-    def compute(self, batch: EvaluationBatch) -> dict[str, Any]:
-        """Per-sample conservation errors."""
-        errors = completeness_error(batch.attributions, batch.target_outputs())
-        return as_numpy({f"completeness_{key}": value for key, value in errors.items()})
+IMPLEMENTATION = "relscope.plugins.metrics.completeness_metric"
 
 
 @hookimpl
 def register_metrics(register: Any) -> None:
     """Register ``completeness``."""
-    register(Completeness.name, Completeness)
+    register(
+        "completeness",
+        lazy(f"{IMPLEMENTATION}:Completeness"),
+        description="|sum of the attribution - target output|, absolute and relative to |target output|.",
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Names of the implementation module, imported on first use."""
+    return implementation_attribute(IMPLEMENTATION, name)

@@ -1,72 +1,39 @@
-"""Sanity checks (Adebayo et al. 2018): cascading model randomisation and a randomised label."""
+"""Sanity checks (Adebayo et al. 2018): cascading model randomisation and a randomised label.
+
+This module is the light entry point: it registers by import path, and the implementation
+in :mod:`relscope.plugins.metrics.randomisation_metrics` is imported when an object is first fetched.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from relscope.core import hookimpl
-from relscope.core.evaluation.metric import EvaluationBatch, Metric, as_numpy
-from relscope.core.evaluation.randomisation import cascading_randomisation, randomised_label
+from relscope.core import hookimpl, lazy
+from relscope.core.lazy_reference import implementation_attribute
 
-
-class CascadingRandomisation(Metric):
-    """Rank correlation and SSIM to the original attribution as layers are randomised, top first."""
-
-    name = "cascading_randomisation"
-    needs_explain = True
-
-    def compute(self, batch: EvaluationBatch) -> dict[str, Any]:
-        """(N, L) similarities, one column per randomised layer, and the layer names."""
-        return as_numpy(
-            cascading_randomisation(
-                batch.model,
-                batch.inputs,
-                batch.classes,
-                batch.require_explain(self.name),
-                seed=batch.seed,
-                reference=batch.attributions,
-            )
-        )
-
-
-class RandomisedLabel(Metric):
-    """Rank correlation and SSIM between the attributions of the target and a random other class."""
-
-    name = "randomised_label"
-    needs_explain = True
-
-    def compute(self, batch: EvaluationBatch) -> dict[str, Any]:
-        """(N,) similarities."""
-        return as_numpy(
-            randomised_label(
-                batch.model,
-                batch.inputs,
-                batch.classes,
-                batch.require_explain(self.name),
-                batch.output_count(),
-                seed=batch.seed,
-                reference=batch.attributions,
-            )
-        )
-
-
-class SanityChecks(Metric):
-    """Both sanity checks: cascading randomisation and the randomised label."""
-
-    name = "sanity"
-    needs_explain = True
-
-    def compute(self, batch: EvaluationBatch) -> dict[str, Any]:
-        """Every value of both checks, prefixed ``cascading_`` and ``label_``."""
-        cascade = CascadingRandomisation().compute(batch)
-        label = RandomisedLabel().compute(batch)
-        return {f"cascading_{k}": v for k, v in cascade.items()} | {
-            f"label_{k}": v for k, v in label.items()
-        }
+IMPLEMENTATION = "relscope.plugins.metrics.randomisation_metrics"
 
 
 @hookimpl
 def register_metrics(register: Any) -> None:
     """Register ``cascading_randomisation``, ``randomised_label`` and ``sanity`` (both)."""
-    for metric in (CascadingRandomisation, RandomisedLabel, SanityChecks):
-        register(metric.name, metric)
+    register(
+        "cascading_randomisation",
+        lazy(f"{IMPLEMENTATION}:CascadingRandomisation"),
+        description="Rank correlation and SSIM to the original attribution as layers are randomised, top first.",
+    )
+    register(
+        "randomised_label",
+        lazy(f"{IMPLEMENTATION}:RandomisedLabel"),
+        description="Rank correlation and SSIM between the attributions of the target and a random other class.",
+    )
+    register(
+        "sanity",
+        lazy(f"{IMPLEMENTATION}:SanityChecks"),
+        description="Both sanity checks: cascading randomisation and the randomised label.",
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Names of the implementation module, imported on first use."""
+    return implementation_attribute(IMPLEMENTATION, name)

@@ -7,14 +7,16 @@ or their mean.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from relscope.core import hookimpl
 from relscope.core.analysis import Param, Processor, greater_than, one_of, processor
 from relscope.core.errors import ProcessorError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 def _neighbours(data: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
@@ -30,6 +32,8 @@ def _neighbours(data: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _graph(indices: np.ndarray, weights: np.ndarray, symmetrize: str) -> sp.csr_matrix:
+    import scipy.sparse as sp
+
     n, k = indices.shape
     rows = np.repeat(np.arange(n), k)
     graph = sp.csr_matrix(

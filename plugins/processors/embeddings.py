@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from relscope.core import hookimpl
 from relscope.core.analysis import Param, Processor, at_least, greater_than, one_of, processor
 from relscope.core.errors import ProcessorError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 #: below this many points the eigenproblem is solved densely (exact, and faster than ARPACK)
 DENSE_LIMIT = 600
@@ -41,6 +43,8 @@ class EigenEmbedding(Processor):
 
     def function(self, data: Any) -> Any:
         """The K largest eigenpairs of ``I - L`` (the smallest of ``L``)."""
+        import scipy.sparse as sp
+
         if not (sp.issparse(data) or isinstance(data, np.ndarray)) or data.ndim != 2:
             raise ProcessorError("EigenEmbedding: expected a square (sparse) Laplacian matrix")
         n = data.shape[0]

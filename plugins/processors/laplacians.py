@@ -8,17 +8,21 @@ Both have eigenvalue 0 once per connected component; an isolated point gets L_ii
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from relscope.core import hookimpl
 from relscope.core.analysis import Processor, processor
 from relscope.core.errors import ProcessorError
 
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
 
 def _affinity(data: Any, owner: str) -> tuple[sp.csr_matrix, np.ndarray]:
+    import scipy.sparse as sp
+
     if not sp.issparse(data) or data.ndim != 2 or data.shape[0] != data.shape[1]:
         raise ProcessorError(f"{owner}: expected a square sparse affinity matrix, got {data!r}")
     affinity = sp.csr_matrix(data, dtype=np.float64)
@@ -39,6 +43,8 @@ class SymmetricLaplacian(Processor):
 
     def function(self, data: Any) -> Any:
         """The symmetric normalised Laplacian of the affinity ``data``."""
+        import scipy.sparse as sp
+
         affinity, degree = _affinity(data, "SymmetricLaplacian")
         scale = sp.diags(np.sqrt(_inverse(degree)))
         identity = sp.identity(affinity.shape[0], format="csr")
@@ -51,6 +57,8 @@ class RandomWalkLaplacian(Processor):
 
     def function(self, data: Any) -> Any:
         """The random-walk normalised Laplacian of the affinity ``data``."""
+        import scipy.sparse as sp
+
         affinity, degree = _affinity(data, "RandomWalkLaplacian")
         identity = sp.identity(affinity.shape[0], format="csr")
         return (identity - sp.diags(_inverse(degree)) @ affinity).tocsr()

@@ -1,82 +1,47 @@
-"""Rules for element-wise layers (activations): pass, guided backprop, deconvnet, β-smooth."""
+"""Rules for element-wise layers (activations): pass, guided backprop, deconvnet, β-smooth.
+
+This module is the light entry point: it registers by import path, and the implementation
+in :mod:`relscope.plugins.rules.activation_rules` is imported when an object is first fetched.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
+from relscope.core import Parameter, hookimpl, lazy
+from relscope.core.lazy_reference import implementation_attribute
 
-from relscope.core import hookimpl
-from relscope.core.attribution.elementwise_rule import ElementwiseRule
-from relscope.core.errors import RuleConfigurationError
-
-
-class Pass(ElementwiseRule):
-    """``R_in = R``: element-wise layers (activations, merged batch norm) pass relevance on."""
-
-    name = "pass"
-    keeps_inplace = True
-
-    def relevance(self, kept: torch.Tensor | None, relevance: torch.Tensor) -> torch.Tensor:
-        """The output relevance unchanged."""
-        return relevance
-
-
-class GuidedBackprop(ElementwiseRule):
-    """Guided backprop on ReLU: ``R_in = 1[x > 0] ∘ R ∘ 1[R > 0]``."""
-
-    name = "guided_backprop"
-
-    def keep(self, x: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-        """The mask ``x > 0``."""
-        return x > 0
-
-    def relevance(self, kept: torch.Tensor | None, relevance: torch.Tensor) -> torch.Tensor:
-        """Positive relevance where the input was positive."""
-        assert kept is not None
-        return relevance.clamp(min=0) * kept
-
-
-class Deconvnet(ElementwiseRule):
-    """DeconvNet on ReLU: ``R_in = max(R, 0)``."""
-
-    name = "deconvnet"
-
-    def relevance(self, kept: torch.Tensor | None, relevance: torch.Tensor) -> torch.Tensor:
-        """The positive part of the output relevance."""
-        return relevance.clamp(min=0)
-
-
-class BetaSmooth(ElementwiseRule):
-    """β-smooth ReLU: the softplus gradient ``R_in = σ(β x) ∘ R`` (β = 10)."""
-
-    name = "beta_smooth"
-
-    def __init__(self, beta: float = 10.0) -> None:
-        beta = float(beta)
-        if not beta > 0:
-            raise RuleConfigurationError(f"beta_smooth needs beta > 0, got {beta:g}")
-        self.beta = beta
-
-    def keep(self, x: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-        """The input."""
-        return x
-
-    def relevance(self, kept: torch.Tensor | None, relevance: torch.Tensor) -> torch.Tensor:
-        """Relevance times the sigmoid of β times the input."""
-        assert kept is not None
-        return torch.sigmoid(self.beta * kept) * relevance
-
-    def describe(self) -> str:
-        """Name and β."""
-        return f"beta_smooth(beta={self.beta:g})"
-
-
-RULES = (Pass, GuidedBackprop, Deconvnet, BetaSmooth)
+IMPLEMENTATION = "relscope.plugins.rules.activation_rules"
 
 
 @hookimpl
 def register_rules(register: Any) -> None:
     """Register the rules for element-wise layers."""
-    for rule in RULES:
-        register(rule.name, rule)
+    register(
+        "beta_smooth",
+        lazy(
+            f"{IMPLEMENTATION}:BetaSmooth",
+            Parameter("beta", "float", 10.0),
+        ),
+        description="β-smooth ReLU: the softplus gradient ``R_in = σ(β x) ∘ R`` (β = 10).",
+    )
+    register(
+        "deconvnet",
+        lazy(f"{IMPLEMENTATION}:Deconvnet"),
+        description="DeconvNet on ReLU: ``R_in = max(R, 0)``.",
+    )
+    register(
+        "guided_backprop",
+        lazy(f"{IMPLEMENTATION}:GuidedBackprop"),
+        description="Guided backprop on ReLU: ``R_in = 1[x > 0] ∘ R ∘ 1[R > 0]``.",
+    )
+    register(
+        "pass",
+        lazy(f"{IMPLEMENTATION}:Pass"),
+        description="``R_in = R``: element-wise layers (activations, merged batch norm) pass relevance on.",
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Names of the implementation module, imported on first use."""
+    return implementation_attribute(IMPLEMENTATION, name)
