@@ -106,6 +106,9 @@ def test_covariance_pca_is_the_float64_svd_with_signed_axes(n):
     np.testing.assert_allclose(white.std(axis=0, ddof=1), 1.0, rtol=1e-8)
     assert PCA(8)(data.astype(np.float32)).dtype == np.float32  # auto picks it at these sizes
     np.testing.assert_allclose(PCA(8)(data), scores)
+    few = PCA(30, solver="covariance")(data[:20])  # k = 20 > rank 19: the last score is 0
+    np.testing.assert_allclose(few[:, 19:], 0.0, atol=1e-8)
+    assert np.isfinite(few).all() and np.abs(few[:, :19]).max() > 0.1
 
 
 def test_random_projection_keeps_distances_roughly():

@@ -91,15 +91,23 @@ def _covariance_pca(array: np.ndarray, k: int, whiten: bool) -> np.ndarray:
         centred = array.astype(np.float64) - mean
         values, left = scipy.linalg.eigh(centred @ centred.T, subset_by_index=(n - k, n - 1))
         values, left = values[::-1], left[:, ::-1]
-        axes = centred.T @ left / np.sqrt(np.maximum(values, np.finfo(np.float64).tiny))
+        axes = centred.T @ left * _inverse_root(values)
     rows = np.abs(axes).argmax(axis=0)
     axes = axes * np.where(axes[rows, np.arange(k)] < 0, -1.0, 1.0)
     scores = np.empty((n, k))
     for start in range(0, n, _BLOCK):
         scores[start : start + _BLOCK] = (array[start : start + _BLOCK] - mean) @ axes
     if whiten:
-        scores /= np.sqrt(np.maximum(values, np.finfo(np.float64).tiny) / max(n - 1, 1))
+        scores *= _inverse_root(values / max(n - 1, 1))
     return scores
+
+
+def _inverse_root(values: np.ndarray) -> np.ndarray:
+    """``1 / sqrt(values)``, 0 for the values that are rounding noise (beyond the data's rank)."""
+    positive = values > values.max(initial=0.0) * values.size * np.finfo(np.float64).eps
+    out = np.zeros_like(values)
+    out[positive] = 1.0 / np.sqrt(values[positive])
+    return out
 
 
 @processor
