@@ -5,7 +5,8 @@ A batch that already has at most ``n_components`` features passes through unchan
 
 PCA's default solver for SpRAy's shapes (many samples, ~1,000 features) is the eigen-decomposition
 of the covariance matrix: one pass over the data (N D^2, a BLAS matrix product) and a D x D
-eigenproblem, exact, and at 8,000 x 1,024 about 5x faster than scikit-learn's randomized SVD.
+eigenproblem, exact; at 8,000 x 1,024 it took 2.3 s of CPU where scikit-learn's randomized SVD
+(approximate) took 3.7 s and its full SVD 18 s.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class PCA(Processor):
         dtype = np.float32 if array.dtype == np.float32 else np.float64
         solver = self.solver
         if solver == "auto":
-            if min(n, d) <= COVARIANCE_MAX_DIM:
+            if d <= COVARIANCE_MAX_DIM:
                 solver = "covariance"
             else:
                 solver = "randomized" if k < 0.5 * min(n, d) and min(n, d) > 500 else "full"
@@ -66,8 +67,8 @@ class PCA(Processor):
         return model.fit_transform(array.astype(dtype, copy=False)).astype(dtype, copy=False)
 
 
-#: up to this many features (or samples, whichever is fewer) PCA eigen-decomposes the covariance
-#: (or Gram) matrix; above it the D x D eigenproblem outweighs a randomized SVD
+#: up to this many features PCA eigen-decomposes the covariance (or, with fewer samples, the Gram)
+#: matrix; above it the D x D eigenproblem and the float64 copies outweigh a randomized SVD
 COVARIANCE_MAX_DIM = 4096
 #: rows per block when accumulating the covariance in float64 (bounded extra memory)
 _BLOCK = 4096
