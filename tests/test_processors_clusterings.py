@@ -129,6 +129,9 @@ def test_tsne_threads_follow_the_openmp_limit_unless_given():
         assert _threads(-1) == 1 and _threads(3) == 3
     with threadpool_limits(2):
         assert _threads(0) == 2
+    # a limit that reached only BLAS (entered before an OpenMP runtime loaded) still counts
+    with threadpool_limits(2), threadpool_limits(1, user_api="blas"):
+        assert _threads(-1) == 1
 
 
 @pytest.mark.skipif(UMAP.available(), reason="checks the message shown without umap-learn")

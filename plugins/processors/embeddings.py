@@ -127,13 +127,16 @@ def _points(data: Any, owner: str) -> np.ndarray:
 
 
 def _threads(n_jobs: int) -> int:
-    """``n_jobs`` if positive, else the OpenMP thread limit in force (``relscope analyze
-    --threads`` sets it with threadpoolctl), else every core."""
+    """``n_jobs`` if positive, else the thread limit in force for OpenMP and BLAS (``relscope
+    analyze --threads`` sets it with threadpoolctl), else every core. BLAS counts too: a limit
+    entered before openTSNE loaded its OpenMP runtime reaches only the libraries loaded then."""
     if n_jobs > 0:
         return n_jobs
     from threadpoolctl import threadpool_info
 
-    limits = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp"]
+    limits = [
+        lib["num_threads"] for lib in threadpool_info() if lib["user_api"] in ("openmp", "blas")
+    ]
     return max(min(limits, default=os.cpu_count() or 1), 1)
 
 
