@@ -9,7 +9,12 @@ Barnes-Hut t-SNE) runs only where its N x N matrices fit (``--dense-max``). Up t
 the same eigen-embedding (time, KL divergence over all pairs, 10-nearest-neighbour recall).
 
     .venv/bin/python benchmarks/spray.py --sizes 2000 8000
-    .venv/bin/python benchmarks/spray.py --sizes 32000 100000 --dense-max 0
+    .venv/bin/python benchmarks/spray.py --sizes 32000 100000 --dense-max 0 --corelay 0
+    .venv/bin/python benchmarks/spray.py --sizes --corelay 8000 --repeats 3   # CoRelAy only
+
+With CoRelAy 1.0 installed (``pip install --no-deps corelay==1.0.0`` beside its dependencies
+metrohash-python and scikit-image), ``relscope analyze`` and CoRelAy's SpRAy run as whole
+processes on the same file, interleaved, and the ratio of their median times is printed.
 
 Targets: N = 8,000 cold < 15 s and cached re-run < 0.5 s; N = 100,000 < 15 min, peak < 4 GiB.
 Timings on a shared machine vary with its load; the load average is printed with each run.
@@ -224,14 +229,14 @@ def map_quality(vectors: np.ndarray, view: np.ndarray) -> dict:
 
 
 def _tsne_comparison(result: dict, threads: int) -> dict:
-    """relscope's t-SNE map next to openTSNE's default schedule (250 + 500 iterations, the
-    previous setting) on the same eigen-embedding: time, KL divergence, neighbour recall."""
+    """relscope's t-SNE map (spectral start, 100 + 250 iterations) next to openTSNE's default
+    (PCA start, 250 + 500 iterations) on the same eigen-embedding: time, KL, neighbour recall."""
     from relscope.plugins.processors.embeddings import TSNE
 
     vectors = result["outputs"]["spectral"][1]
     ours = map_quality(vectors, result["outputs"]["views"]["tsne"])
     ours["wall"] = result["steps"]["views/tsne"]["wall"]
-    reference = TSNE(early_exaggeration_iter=250, n_iter=500, n_jobs=threads)
+    reference = TSNE(initialization="pca", early_exaggeration_iter=250, n_iter=500, n_jobs=threads)
     wall = time.perf_counter()
     view = reference(vectors)
     theirs = map_quality(vectors, view)
@@ -303,9 +308,148 @@ def _report(n: int, design: str, result: dict) -> None:
         )
 
 
+def write_attribution_file(folder: Path, n: int) -> tuple[Path, Path]:
+    """One category of ``n`` synthetic attributions as an attribution HDF5 and its label map."""
+    import h5py
+
+    data = make_attributions(n)
+    path, labels = folder / "attribution.h5", folder / "label-map.json"
+    with h5py.File(path, "w") as handle:
+        handle["attribution"] = data
+        handle["prediction"] = np.zeros((n, 1), dtype=np.float32)
+        handle["label"] = np.zeros(n, dtype=np.int64)
+        handle["index"] = np.arange(n)
+    labels.write_text(json.dumps([{"index": 0, "word_net_id": "n00000000", "name": "all"}]))
+    return path, labels
+
+
+def corelay_child(path: str, out: str) -> None:
+    """CoRelAy 1.0's SpRAy as its README composes it, on the same file and parameters as
+    ``relscope analyze --n-eigval 8 --n-neighbors 10 --clusters 2..10``: sum channels, flatten,
+    L2-normalise; all-pairs distances, sparse 10-NN affinity, symmetric Laplacian, 8 eigenpairs;
+    k-means and agglomerative for k = 2..10, DBSCAN and t-SNE on the eigenvectors."""
+    import h5py
+    from corelay.pipeline.spectral import SpectralClustering
+    from corelay.processor.affinity import SparseKNN
+    from corelay.processor.clustering import DBSCAN, AgglomerativeClustering, KMeans
+    from corelay.processor.distance import SciPyPDist
+    from corelay.processor.embedding import EigenDecomposition, TSNEEmbedding
+    from corelay.processor.flow import Parallel
+
+    def preprocess(batch: np.ndarray) -> np.ndarray:
+        flat = batch.sum(axis=1).reshape(len(batch), -1)
+        return flat / np.linalg.norm(flat, axis=1, keepdims=True)
+
+    with h5py.File(path, "r") as handle:
+        data = handle["attribution"][:]
+    pipeline = SpectralClustering(
+        preprocessing=preprocess,
+        pairwise_distance=SciPyPDist(metric="euclidean"),
+        affinity=SparseKNN(n_neighbors=N_NEIGHBORS_CLI, symmetric=True),
+        embedding=EigenDecomposition(n_eigval=N_EIGVAL, is_output=True),
+        clustering=Parallel(
+            [
+                Parallel([KMeans(n_clusters=k) for k in KS], broadcast=True),
+                DBSCAN(),
+                Parallel([AgglomerativeClustering(n_clusters=k) for k in KS], broadcast=True),
+                TSNEEmbedding(),
+            ],
+            broadcast=True,
+            is_output=True,
+        ),
+    )
+    (values, vectors), (kmeans, dbscan, agglomerative, tsne) = pipeline(data)
+    with h5py.File(out, "w") as handle:
+        handle["eigenvalues"], handle["spectral"], handle["tsne"] = values, vectors, tsne
+        handle["dbscan"] = dbscan
+        for k, labels, tree in zip(KS, kmeans, agglomerative, strict=True):
+            handle[f"kmeans-{k:02d}"], handle[f"agglomerative-{k:02d}"] = labels, tree
+
+
+#: the issue's CLI comparison: ``--n-eigval 8 --n-neighbors 10 --clusters 2..10``
+N_NEIGHBORS_CLI = 10
+
+
+def _whole_process(command: list[str], env: dict | None = None) -> tuple[float, float, float, str]:
+    """Run ``command``; (wall seconds, CPU seconds, its peak RSS in bytes, stderr)."""
+    with tempfile.TemporaryFile("w+") as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        text = errors.read()
+    if process.returncode != 0:
+        sys.exit(f"failed ({process.returncode}): {' '.join(command)}\n{text[-3000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, text
+
+
+def compare_corelay(n: int, repeats: int, threads: int, before: str | None) -> None:
+    """Whole processes, interleaved: ``relscope analyze`` (cold, no cache) and CoRelAy's SpRAy on
+    the same file; medians and their ratio, relscope's per-step lines of the last run.
+
+    ``threads`` > 0 sets OMP/OpenBLAS/MKL threads of both (on a loaded machine extra threads only
+    spin); ``before`` is another environment's Python whose ``relscope`` runs as a third design."""
+    import importlib.util
+    import statistics
+
+    if importlib.util.find_spec("corelay") is None:
+        print("CoRelAy is not installed (pip install --no-deps corelay==1.0.0 metrohash-python "
+              "scikit-image): comparison skipped")  # fmt: skip
+        return
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        path, labels = write_attribution_file(folder, n)
+        ours = [sys.executable, "-m", "relscope.core.cli", "analyze", str(path), "--label-map",
+                str(labels), "--n-eigval", str(N_EIGVAL), "--n-neighbors", str(N_NEIGHBORS_CLI),
+                "--clusters", f"{KS.start}..{KS.stop - 1}", "--verbose", "--out",
+                str(folder / "analysis.h5")]  # fmt: skip
+        theirs = [sys.executable, __file__, "--corelay-child", str(path), str(folder / "c.h5")]
+        designs = [("CoRelAy", theirs), ("relscope", ours)]
+        if before:
+            designs.append(("before", [before, *ours[1:]]))
+        env = dict(os.environ)
+        if threads > 0:
+            for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+                env[name] = str(threads)
+        times: dict[str, list[float]] = {design: [] for design, _ in designs}
+        cpus: dict[str, list[float]] = {design: [] for design, _ in designs}
+        peaks: dict[str, list[float]] = {design: [] for design, _ in designs}
+        steps = ""
+        print(f"\nrelscope analyze vs CoRelAy 1.0 SpRAy, N={n:,} x 1,024, whole processes, "
+              f"interleaved, {repeats} each, threads: {threads or 'default'}")  # fmt: skip
+        for repeat in range(repeats):
+            for design, command in designs:
+                load = os.getloadavg()[0]
+                wall, cpu, peak, err = _whole_process(command, env)
+                times[design].append(wall)
+                cpus[design].append(cpu)
+                peaks[design].append(peak)
+                steps = err if design == "relscope" else steps
+                print(f"    run {repeat + 1} {design:<9} {wall:7.1f} s wall {cpu:7.1f} s CPU  "
+                      f"peak {_gib(peak)}  "
+                      f"(load avg {load:.1f} before)", flush=True)  # fmt: skip
+        median = {design: statistics.median(values) for design, values in times.items()}
+        cpu = {design: statistics.median(values) for design, values in cpus.items()}
+        print("    relscope's steps (last run, --verbose):")
+        for line in steps.splitlines():
+            if line.startswith("relscope: [1/1]") and ": " in line:
+                print("      " + line.split(") ", 1)[-1])
+        print(f"    median: relscope {median['relscope']:.1f} s, CoRelAy {median['CoRelAy']:.1f} s"
+              f"  ->  relscope / CoRelAy = {median['relscope'] / median['CoRelAy']:.2f} "
+              "(target <= 0.33)")  # fmt: skip
+        print(f"    CPU time (robust on a loaded machine): relscope {cpu['relscope']:.1f} s, CoRelAy "
+              f"{cpu['CoRelAy']:.1f} s  ->  {cpu['relscope'] / cpu['CoRelAy']:.2f}")  # fmt: skip
+        if before:
+            print(f"    before: {median['before']:.1f} s wall, {cpu['before']:.1f} s CPU  ->  "
+                  f"before / CoRelAy = {median['before'] / median['CoRelAy']:.2f} wall, "
+                  f"{cpu['before'] / cpu['CoRelAy']:.2f} CPU")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 32000, 100000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[2000, 8000, 32000, 100000])
     parser.add_argument(
         "--dense-max",
         type=int,
@@ -320,8 +464,31 @@ def main() -> None:
         help="largest N whose t-SNE map is compared with openTSNE's default schedule (KL over "
         "all pairs; runs a second t-SNE after the timed pipeline)",
     )
+    parser.add_argument(
+        "--corelay",
+        type=int,
+        default=8000,
+        metavar="N",
+        help="N of the whole-process comparison with CoRelAy 1.0 (when installed; 0: skip)",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved CoRelAy pairs (3)")
+    parser.add_argument(
+        "--corelay-threads",
+        type=int,
+        default=0,
+        help="OMP/BLAS threads of both whole processes (0: their defaults)",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="PYTHON",
+        help="also run relscope analyze from this Python (e.g. an older checkout's venv)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("N", "DESIGN"), help=argparse.SUPPRESS)
+    parser.add_argument("--corelay-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.corelay_child:
+        corelay_child(*args.corelay_child)
+        return
     if args.child:
         child(
             int(args.child[0]), args.child[1], args.threads, int(args.child[0]) <= args.quality_max
@@ -364,6 +531,8 @@ def main() -> None:
                 "faster than the dense design's run"
             )
         sys.stdout.flush()
+    if args.corelay:
+        compare_corelay(args.corelay, args.repeats, args.corelay_threads, args.before)
 
 
 if __name__ == "__main__":

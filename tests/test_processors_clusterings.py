@@ -83,12 +83,43 @@ def test_tsne_and_pca_views_keep_blobs_apart(blobs):
 
 def test_tsne_short_schedule_matches_opentsne_default_and_ignores_thread_count():
     points, _ = make_blobs(n_samples=1200, centers=5, n_features=6, random_state=0)
-    ours = TSNE(n_jobs=1).fit(points)  # 100 + 400 iterations
-    default = TSNE(early_exaggeration_iter=250, n_iter=500, n_jobs=1).fit(points)
-    assert ours.kl_divergence <= 1.1 * default.kl_divergence
-    assert not np.array_equal(np.asarray(ours), np.asarray(default))  # the schedule is used
+    ours = TSNE(n_jobs=1).fit(points)  # spectral start, 100 + 250 iterations
+    # openTSNE's own default: PCA start, 250 + 500 iterations
+    default = TSNE(initialization="pca", early_exaggeration_iter=250, n_iter=500, n_jobs=1)
+    default_map = default.fit(points)
+    assert ours.kl_divergence <= 1.1 * default_map.kl_divergence
+    assert not np.array_equal(np.asarray(ours), np.asarray(default_map))  # the schedule is used
     # n_jobs is not an identifying parameter, so it must not change the cached map
     np.testing.assert_array_equal(np.asarray(ours, dtype=np.float32), TSNE(n_jobs=2)(points))
+
+
+def test_tsne_pca_start_with_openTSNE_schedule_is_exactly_openTSNE_default():
+    """The documented way back to openTSNE's default gives openTSNE's own map, bit for bit."""
+    from openTSNE import TSNE as OpenTSNE
+
+    points, _ = make_blobs(n_samples=300, centers=3, n_features=6, random_state=1)
+    ours = TSNE(initialization="pca", early_exaggeration_iter=250, n_iter=500, n_jobs=1)(points)
+    theirs = OpenTSNE(random_state=0, n_jobs=1, neighbors="exact", verbose=False).fit(points)
+    np.testing.assert_array_equal(ours, np.asarray(theirs, dtype=np.float32))
+
+
+def test_tsne_spectral_start_is_the_eigenmap_of_its_affinities():
+    """With no iterations the map is the initialisation: openTSNE's spectral start of the
+    perplexity affinities (rescaled to std 1e-4), not the PCA start."""
+    from openTSNE import affinity, initialization
+
+    points, _ = make_blobs(n_samples=300, centers=3, n_features=6, random_state=2)
+    start = TSNE(early_exaggeration_iter=0, n_iter=1, n_jobs=1)
+    p = affinity.PerplexityBasedNN(points, perplexity=30, method="exact", random_state=0)
+    expected = initialization.spectral(p.P, random_state=0, verbose=False)
+    view = start(points).astype(np.float64)
+    # one plain step moves the points a little; the layout is the eigenmap's, not PCA's
+    pca = initialization.pca(points, random_state=0)
+    assert np.corrcoef(view[:, 0], expected[:, 0])[0, 1] ** 2 > 0.99
+    assert (
+        np.corrcoef(view[:, 0], pca[:, 0])[0, 1] ** 2 < 0.99
+        or np.corrcoef(view[:, 1], pca[:, 1])[0, 1] ** 2 < 0.99
+    )
 
 
 def test_tsne_threads_follow_the_openmp_limit_unless_given():
@@ -98,6 +129,9 @@ def test_tsne_threads_follow_the_openmp_limit_unless_given():
         assert _threads(-1) == 1 and _threads(3) == 3
     with threadpool_limits(2):
         assert _threads(0) == 2
+    # a limit that reached only BLAS (entered before an OpenMP runtime loaded) still counts
+    with threadpool_limits(2), threadpool_limits(1, user_api="blas"):
+        assert _threads(-1) == 1
 
 
 @pytest.mark.skipif(UMAP.available(), reason="checks the message shown without umap-learn")

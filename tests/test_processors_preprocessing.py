@@ -91,6 +91,26 @@ def test_pca_reduces_to_the_principal_subspace_and_passes_small_inputs():
     assert PCA(64)(data) is data
 
 
+@pytest.mark.parametrize("n", [300, 40])  # covariance (N > D) and Gram (N < D) matrices
+def test_covariance_pca_is_the_float64_svd_with_signed_axes(n):
+    """A replica from the formula: centre, SVD in float64, scores U S; each axis signed so its
+    largest-magnitude loading is positive. Whitened scores have unit variance."""
+    rng = np.random.default_rng(n)
+    data = rng.normal(size=(n, 60)) * np.linspace(3.0, 0.1, 60)
+    scores = PCA(8, solver="covariance")(data)
+    centred = data - data.mean(axis=0)
+    left, singular, right = np.linalg.svd(centred, full_matrices=False)
+    signs = np.sign(right[np.arange(8), np.abs(right[:8]).argmax(axis=1)])
+    np.testing.assert_allclose(scores, left[:, :8] * singular[:8] * signs, atol=1e-8)
+    white = PCA(8, solver="covariance", whiten=True)(data)
+    np.testing.assert_allclose(white.std(axis=0, ddof=1), 1.0, rtol=1e-8)
+    assert PCA(8)(data.astype(np.float32)).dtype == np.float32  # auto picks it at these sizes
+    np.testing.assert_allclose(PCA(8)(data), scores)
+    few = PCA(30, solver="covariance")(data[:20])  # k = 20 > rank 19: the last score is 0
+    np.testing.assert_allclose(few[:, 19:], 0.0, atol=1e-8)
+    assert np.isfinite(few).all() and np.abs(few[:, :19]).max() > 0.1
+
+
 def test_random_projection_keeps_distances_roughly():
     rng = np.random.default_rng(1)
     data = rng.normal(size=(40, 2000))
