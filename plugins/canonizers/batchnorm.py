@@ -6,7 +6,8 @@ folds into the weights of the next layer (exact for Linear and unpadded convolut
 is next to which is read from a torch.fx trace of the forward, i.e. the order in which layers run,
 not the order in which they are defined. The merged batch norm stays in the model as an exact
 identity (weight 1, bias 0, mean 0 and a variance that makes ``sqrt(var + eps) == 1`` bit for
-bit), because torch refuses ``eps = 0``.
+bit), because torch refuses ``eps = 0``, and its forward returns the input itself while merged
+(:func:`~relscope.core.attribution.canonizer.exact_identity`): no pass over the activations.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from relscope.core import hookimpl
-from relscope.core.attribution.canonizer import Canonizer
+from relscope.core.attribution.canonizer import Canonizer, exact_identity
 from relscope.core.attribution.model_graph import ModelGraph, trace_model
 
 _CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -275,6 +276,8 @@ class MergeBatchNorm(Canonizer):
         var = identity_variance(float(bn.eps), bn.running_var.dtype, str(bn.running_var.device))
         self.set_tensor_data(bn.running_mean, torch.zeros_like(bn.running_mean))
         self.set_tensor_data(bn.running_var, torch.full_like(bn.running_var, var))
+        if "forward" not in bn.__dict__:  # a forward set by someone else stays theirs
+            self.set_attribute(bn, "forward", exact_identity)
 
 
 @hookimpl
