@@ -150,8 +150,10 @@ class LinearRule(Rule):
         with torch.no_grad():
             w = self._param("weight")
             b = self._param("bias")
-            rows = [[row[i](w, "weight") for i in active] for row in self.param_modifiers]
-            block_w = self.op.block_weight(rows)
+            block_w = self._written_block(w, active)
+            if block_w is None:
+                rows = [[row[i](w, "weight") for i in active] for row in self.param_modifiers]
+                block_w = self.op.block_weight(rows)
             if b is None:
                 block_b = None
             else:  # f(0) = b: skipped terms still contribute their bias
@@ -164,6 +166,21 @@ class LinearRule(Rule):
                 block_b = self.op.block_bias(biases)
         self._blocks[active] = (version, block_w, block_b)
         return block_w, block_b
+
+    def _written_block(self, w: torch.Tensor, active: tuple[int, ...]) -> torch.Tensor | None:
+        """The block weight written in place by modifiers that can (``write``), or None."""
+        assert self.op is not None
+        rows = [[row[i] for i in active] for row in self.param_modifiers]
+        if len(rows) * len(active) == 1 or not all(hasattr(m, "write") for r in rows for m in r):
+            return None
+        target = self.op.block_views(w, len(rows), len(active))
+        if target is None:
+            return None
+        block, views = target
+        for modifiers, outs in zip(rows, views):
+            for modifier, out in zip(modifiers, outs):
+                modifier.write(w, "weight", out)
+        return block
 
     # -- input terms ----------------------------------------------------------------------------
     def input_terms(

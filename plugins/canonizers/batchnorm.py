@@ -232,7 +232,10 @@ class MergeBatchNorm(Canonizer):
 
     def _merge_after(self, layer: nn.Module, bn: _BatchNorm) -> None:
         scale, shift = _scale_shift(bn)
-        weight = layer.weight.detach().double()
+        # per-channel factors in float64, the weight-sized product in one pass of its own dtype
+        # (the scale rounded once: within a unit in the last place of the float64 product)
+        weight = layer.weight.detach()
+        factor = scale.to(weight.dtype)
         out = scale.numel()
         bias = torch.zeros(out, dtype=torch.float64, device=weight.device)
         if layer.bias is not None:
@@ -240,11 +243,11 @@ class MergeBatchNorm(Canonizer):
         if isinstance(layer, _TRANSPOSED):  # weight: (in, out / groups, *kernel)
             groups = layer.groups
             grouped = weight.reshape(groups, weight.shape[0] // groups, *weight.shape[1:])
-            factor = scale.reshape(groups, 1, out // groups, *([1] * (weight.dim() - 2)))
+            factor = factor.reshape(groups, 1, out // groups, *([1] * (weight.dim() - 2)))
             new_weight = (grouped * factor).reshape(weight.shape)
         else:  # weight: (out, ...)
-            new_weight = weight * scale.reshape(out, *([1] * (weight.dim() - 1)))
-        self.set_tensor_data(layer.weight, new_weight.to(layer.weight.dtype))
+            new_weight = weight * factor.reshape(out, *([1] * (weight.dim() - 1)))
+        self.set_tensor_data(layer.weight, new_weight)
         self._set_bias(layer, bias * scale + shift)
         self._make_identity(bn)
 
