@@ -20,6 +20,13 @@ from relscope.core.parameters import EchoesParameters
 _MISSING = object()
 
 
+def exact_identity(x: torch.Tensor) -> torch.Tensor:
+    """A forward returning its input itself: canonizers install it on a layer they made an exact
+    identity (a merged batch norm), so the layer costs no pass over its input, and rules that pass
+    relevance through unchanged need not run on it."""
+    return x
+
+
 class Canonizer(EchoesParameters):
     """Base of all canonizers: ``register(model)`` rewrites, ``remove()`` restores exactly.
 

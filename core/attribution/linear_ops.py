@@ -86,6 +86,19 @@ class LinearOp:
             return None
         return biases[0] if len(biases) == 1 else torch.cat(list(biases), dim=0)
 
+    def block_views(
+        self, weight: torch.Tensor, groups: int, terms: int
+    ) -> tuple[torch.Tensor, list[list[torch.Tensor]]] | None:
+        """An empty block weight for ``groups`` x ``terms`` blocks and, per block, the view shaped
+        like ``weight`` that :meth:`block_weight` would fill from it (None: no such views)."""
+        out, inp = weight.shape
+        block = weight.new_empty((groups * out, terms * inp))
+        views = [
+            [block[p * out : (p + 1) * out, i * inp : (i + 1) * inp] for i in range(terms)]
+            for p in range(groups)
+        ]
+        return block, views
+
     # -- arithmetic -----------------------------------------------------------------------------
     def stacked_forward(
         self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
@@ -236,6 +249,21 @@ class ConvOp(LinearOp):
         ]  # each (g, m, c_in, c_out, *k)
         block = torch.stack(rows, dim=3)  # (g, m, c_in, P, c_out, *k)
         return block.reshape(g * block.shape[1] * block.shape[2], -1, *kernel)
+
+    def block_views(
+        self, weight: torch.Tensor, groups: int, terms: int
+    ) -> tuple[torch.Tensor, list[list[torch.Tensor]]] | None:
+        """Views of an empty block weight (ungrouped, not transposed convolutions only: others
+        interleave their blocks)."""
+        if self.transposed or self.groups != 1:
+            return None
+        out, inp, *kernel = weight.shape
+        block = weight.new_empty((groups * out, terms * inp, *kernel))
+        views = [
+            [block[p * out : (p + 1) * out, i * inp : (i + 1) * inp] for i in range(terms)]
+            for p in range(groups)
+        ]
+        return block, views
 
     def block_bias(self, biases: Sequence[torch.Tensor | None]) -> torch.Tensor | None:
         """Block bias ordered like the stacked output channels (g, P, c_out)."""

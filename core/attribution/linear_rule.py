@@ -55,7 +55,9 @@ class LinearRule(Rule):
     ``stabilizer``: float ε or callable ``z -> s(z)``. ``zero_params``: parameter names replaced by
     zeros before the modifiers (``("bias",)`` keeps relevance out of biases).
     ``output_divisor``: ``d`` when the ordinary output is ``Σ_p z_p / d`` (a fact that saves the
-    ordinary layer call). Override :meth:`keep_outputs`, :meth:`gradient_mapper` or
+    ordinary layer call). ``nonnegative_outputs``: per group, True when ``z_p >= 0`` by
+    construction (non-negative inputs times non-negative weights, non-negative bias), a fact that
+    lets the stabiliser add ε in one pass. Override :meth:`keep_outputs`, :meth:`gradient_mapper` or
     :meth:`reducer` for other rules; the fast paths follow from what the rule declares, never from
     which methods it overrides.
     """
@@ -69,6 +71,7 @@ class LinearRule(Rule):
         scales: Sequence[float] | None = None,
         output_modifiers: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
         output_divisor: float | None = None,
+        nonnegative_outputs: Sequence[bool] | None = None,
     ) -> None:
         self.input_modifiers = tuple(input_modifiers)
         self.param_modifiers = tuple(tuple(row) for row in param_modifiers)
@@ -90,6 +93,11 @@ class LinearRule(Rule):
             raise RuleConfigurationError(f"need one scale per output group ({groups})")
         self.output_modifiers = tuple(output_modifiers) if output_modifiers is not None else None
         self.output_divisor = None if output_divisor is None else float(output_divisor)
+        if nonnegative_outputs is None:
+            nonnegative_outputs = (False,) * groups
+        self.nonnegative_outputs = tuple(bool(n) for n in nonnegative_outputs)
+        if len(self.nonnegative_outputs) != groups:
+            raise RuleConfigurationError(f"need one nonnegative_outputs flag per group ({groups})")
         self.op: LinearOp | None = None
         self._stacked: torch.Tensor | None = None
         self._blocks: dict[tuple, tuple[Any, torch.Tensor, torch.Tensor | None]] = {}
@@ -142,8 +150,10 @@ class LinearRule(Rule):
         with torch.no_grad():
             w = self._param("weight")
             b = self._param("bias")
-            rows = [[row[i](w, "weight") for i in active] for row in self.param_modifiers]
-            block_w = self.op.block_weight(rows)
+            block_w = self._written_block(w, active)
+            if block_w is None:
+                rows = [[row[i](w, "weight") for i in active] for row in self.param_modifiers]
+                block_w = self.op.block_weight(rows)
             if b is None:
                 block_b = None
             else:  # f(0) = b: skipped terms still contribute their bias
@@ -156,6 +166,21 @@ class LinearRule(Rule):
                 block_b = self.op.block_bias(biases)
         self._blocks[active] = (version, block_w, block_b)
         return block_w, block_b
+
+    def _written_block(self, w: torch.Tensor, active: tuple[int, ...]) -> torch.Tensor | None:
+        """The block weight written in place by modifiers that can (``write``), or None."""
+        assert self.op is not None
+        rows = [[row[i] for i in active] for row in self.param_modifiers]
+        if len(rows) * len(active) == 1 or not all(hasattr(m, "write") for r in rows for m in r):
+            return None
+        target = self.op.block_views(w, len(rows), len(active))
+        if target is None:
+            return None
+        block, views = target
+        for modifiers, outs in zip(rows, views):
+            for modifier, out in zip(modifiers, outs):
+                modifier.write(w, "weight", out)
+        return block
 
     # -- input terms ----------------------------------------------------------------------------
     def input_terms(
@@ -177,7 +202,12 @@ class LinearRule(Rule):
         (stabilised in place when the modified outputs are the rule's own tensors)."""
         stabilizer = self.stabilizer
         if isinstance(stabilizer, Stabilizer) and all(z is not output for z in outputs):
-            return [stabilizer.stabilize_(z) for z in outputs]
+            signs = self.nonnegative_outputs if self.output_modifiers is None else ()
+            signs += (False,) * (len(outputs) - len(signs))
+            return [
+                stabilizer.stabilize_nonnegative_(z) if nonnegative else stabilizer.stabilize_(z)
+                for z, nonnegative in zip(outputs, signs)
+            ]
         return [stabilizer(z) for z in outputs]
 
     def gradient_buffers(self, like: torch.Tensor) -> list[torch.Tensor]:

@@ -2,7 +2,9 @@
 
 An input modifier maps the layer input ``x`` to one input term (``x⁺``, ``x⁻``, ones, a bound);
 it may return None for a term that is identically zero, so its passes are skipped. A parameter
-modifier maps ``(param, name)`` to a modified parameter (``name`` is ``"weight"`` or ``"bias"``).
+modifier maps ``(param, name)`` to a modified parameter (``name`` is ``"weight"`` or ``"bias"``);
+one that also has ``write(param, name, out)`` can write its result into a slice of a rule's block
+weight instead (no weight-sized temporary, no copy into the block), with the same values.
 """
 
 from __future__ import annotations
@@ -90,14 +92,35 @@ def keep(param: torch.Tensor, name: str) -> torch.Tensor:
     return param
 
 
+def _write_keep(param: torch.Tensor, name: str, out: torch.Tensor) -> None:
+    out.copy_(param)
+
+
+keep.write = _write_keep  # type: ignore[attr-defined]
+
+
 def positive(param: torch.Tensor, name: str) -> torch.Tensor:
     """``θ⁺ = max(θ, 0)``."""
     return param.clamp(min=0)
 
 
+def _write_positive(param: torch.Tensor, name: str, out: torch.Tensor) -> None:
+    torch.clamp(param, min=0, out=out)
+
+
+positive.write = _write_positive  # type: ignore[attr-defined]
+
+
 def negative(param: torch.Tensor, name: str) -> torch.Tensor:
     """``θ⁻ = min(θ, 0)``."""
     return param.clamp(max=0)
+
+
+def _write_negative(param: torch.Tensor, name: str, out: torch.Tensor) -> None:
+    torch.clamp(param, max=0, out=out)
+
+
+negative.write = _write_negative  # type: ignore[attr-defined]
 
 
 def square(param: torch.Tensor, name: str) -> torch.Tensor:
@@ -125,7 +148,15 @@ class GammaParam:
     def __call__(self, param: torch.Tensor, name: str) -> torch.Tensor:
         """The γ-modified parameter."""
         part = param.clamp(min=0) if self.up else param.clamp(max=0)
-        return param + self.gamma * part
+        return part.mul_(self.gamma).add_(param)  # = param + γ·part, one temporary
+
+    def write(self, param: torch.Tensor, name: str, out: torch.Tensor) -> None:
+        """:meth:`__call__` written into ``out``."""
+        if self.up:
+            torch.clamp(param, min=0, out=out)
+        else:
+            torch.clamp(param, max=0, out=out)
+        out.mul_(self.gamma).add_(param)
 
     def __repr__(self) -> str:
         return f"GammaParam({self.gamma:g}, {'up' if self.up else 'down'})"
@@ -141,6 +172,15 @@ class Negated:
         """The negated modified parameter."""
         return -self.modifier(param, name)
 
+    def __getattr__(self, name: str) -> object:
+        if name == "write" and hasattr(self.__dict__.get("modifier"), "write"):
+            return self._write
+        raise AttributeError(name)
+
+    def _write(self, param: torch.Tensor, name: str, out: torch.Tensor) -> None:
+        self.modifier.write(param, name, out)
+        out.neg_()
+
 
 class WeightOnly:
     """``modifier`` on the weight, zero for the bias (a pass that must not add the bias again)."""
@@ -153,3 +193,14 @@ class WeightOnly:
         if name == "bias":
             return torch.zeros_like(param)
         return self.modifier(param, name)
+
+    def __getattr__(self, name: str) -> object:
+        if name == "write" and hasattr(self.__dict__.get("modifier"), "write"):
+            return self._write
+        raise AttributeError(name)
+
+    def _write(self, param: torch.Tensor, name: str, out: torch.Tensor) -> None:
+        if name == "bias":
+            out.zero_()
+        else:
+            self.modifier.write(param, name, out)

@@ -8,12 +8,14 @@ from torch import nn
 
 from relscope.core.attribution.rule import Rule, RuleContext
 from relscope.core.attribution.stabilizer import Stabilizer, StabilizerLike
+from relscope.core.attribution.sum_layer import Sum
 
 
 class NormRule(Rule):
     """``R_in = x ∘ Jᵀ (R / s(f(x)))`` with the layer unchanged (average pooling, sums).
 
-    The layer's own VJP is used, so any parameter-free layer that is linear in its input works.
+    The layer's own VJP is used, so any parameter-free layer that is linear in its input works;
+    for a :class:`Sum` (whose VJP broadcasts) it is written out instead of re-running the layer.
     """
 
     def __init__(self, stabilizer: StabilizerLike = 1e-6) -> None:
@@ -31,6 +33,8 @@ class NormRule(Rule):
     def backward(self, ctx: RuleContext, relevance: torch.Tensor) -> torch.Tensor:
         """Normalised relevance pulled back through the layer's VJP, times the input."""
         x, denominator = ctx.saved
+        if getattr(self.original_forward, "__func__", None) is Sum.forward:
+            return x * (relevance / denominator).unsqueeze(self.module.dim)
         with torch.enable_grad():
             leaf = x.detach().requires_grad_(True)
             output = self.call_original(leaf)

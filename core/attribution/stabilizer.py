@@ -65,6 +65,34 @@ class Stabilizer:
         z.add_(self.epsilon)
         return z.add_(negative, alpha=-2.0 * self.epsilon)
 
+    @property
+    def adds_epsilon(self) -> bool:
+        """True for the plain form ``z + ε·sign₀(z)`` with ε > 0 (no clipping, no RMS scale), whose
+        magnitude is ``|z| + ε`` everywhere (the fast paths below rely on it)."""
+        return self.epsilon > 0.0 and not self.clip and not self.rms_scaled
+
+    def stabilize_nonnegative_(self, z: torch.Tensor) -> torch.Tensor:
+        """:meth:`stabilize_` for a ``z`` that is ``>= 0`` by construction (sums of non-negative
+        products, e.g. ``W⁺x⁺ + b⁺``): ``z + ε`` (or ``max(z, ε)`` when clipping) in one pass.
+
+        Identical to :meth:`stabilize_` on such a ``z`` (``-0.0`` included: it becomes ε).
+        """
+        if self.adds_epsilon:
+            return z.add_(self.epsilon)
+        if self.clip and not self.rms_scaled and self.epsilon > 0.0:
+            return z.clamp_(min=self.epsilon)
+        return self.stabilize_(z)
+
+    def signed_magnitude_(self, chosen: torch.Tensor, sign_of: torch.Tensor) -> torch.Tensor:
+        """``|s(chosen)|`` with the sign of ``sign_of`` and ±∞ where ``sign_of`` is zero, in place
+        on ``chosen`` (a tensor the caller owns); needs :attr:`adds_epsilon`.
+
+        ``|s(c)| = |c| + ε``, rounded exactly like the out-of-place :meth:`__call__`; dividing by
+        ``sign(sign_of)`` sets the sign and turns a zero into an infinite denominator.
+        """
+        assert self.adds_epsilon
+        return chosen.abs_().add_(self.epsilon).div_(torch.sign(sign_of))
+
     @classmethod
     def ensure(cls, value: StabilizerLike | Stabilizer) -> Callable[[torch.Tensor], torch.Tensor]:
         """A stabiliser from a float (ε), a Stabilizer, or any callable ``z -> s(z)``."""

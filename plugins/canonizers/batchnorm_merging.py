@@ -6,7 +6,8 @@ folds into the weights of the next layer (exact for Linear and unpadded convolut
 is next to which is read from a torch.fx trace of the forward, i.e. the order in which layers run,
 not the order in which they are defined. The merged batch norm stays in the model as an exact
 identity (weight 1, bias 0, mean 0 and a variance that makes ``sqrt(var + eps) == 1`` bit for
-bit), because torch refuses ``eps = 0``.
+bit), because torch refuses ``eps = 0``, and its forward returns the input itself while merged
+(:func:`~relscope.core.attribution.canonizer.exact_identity`): no pass over the activations.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from relscope.core.attribution.canonizer import Canonizer
+from relscope.core.attribution.canonizer import Canonizer, exact_identity
 from relscope.core.attribution.model_graph import ModelGraph, trace_model
 
 _CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -229,7 +230,10 @@ class MergeBatchNorm(Canonizer):
 
     def _merge_after(self, layer: nn.Module, bn: _BatchNorm) -> None:
         scale, shift = _scale_shift(bn)
-        weight = layer.weight.detach().double()
+        # per-channel factors in float64, the weight-sized product in one pass of its own dtype
+        # (the scale rounded once: within a unit in the last place of the float64 product)
+        weight = layer.weight.detach()
+        factor = scale.to(weight.dtype)
         out = scale.numel()
         bias = torch.zeros(out, dtype=torch.float64, device=weight.device)
         if layer.bias is not None:
@@ -237,11 +241,11 @@ class MergeBatchNorm(Canonizer):
         if isinstance(layer, _TRANSPOSED):  # weight: (in, out / groups, *kernel)
             groups = layer.groups
             grouped = weight.reshape(groups, weight.shape[0] // groups, *weight.shape[1:])
-            factor = scale.reshape(groups, 1, out // groups, *([1] * (weight.dim() - 2)))
+            factor = factor.reshape(groups, 1, out // groups, *([1] * (weight.dim() - 2)))
             new_weight = (grouped * factor).reshape(weight.shape)
         else:  # weight: (out, ...)
-            new_weight = weight * scale.reshape(out, *([1] * (weight.dim() - 1)))
-        self.set_tensor_data(layer.weight, new_weight.to(layer.weight.dtype))
+            new_weight = weight * factor.reshape(out, *([1] * (weight.dim() - 1)))
+        self.set_tensor_data(layer.weight, new_weight)
         self._set_bias(layer, bias * scale + shift)
         self._make_identity(bn)
 
@@ -273,3 +277,5 @@ class MergeBatchNorm(Canonizer):
         var = identity_variance(float(bn.eps), bn.running_var.dtype, str(bn.running_var.device))
         self.set_tensor_data(bn.running_mean, torch.zeros_like(bn.running_mean))
         self.set_tensor_data(bn.running_var, torch.full_like(bn.running_var, var))
+        if "forward" not in bn.__dict__:  # a forward set by someone else stays theirs
+            self.set_attribute(bn, "forward", exact_identity)

@@ -14,6 +14,15 @@ class Pass(ElementwiseRule):
     name = "pass"
     keeps_inplace = True
 
+    def dispatch(self, original: Any, args: tuple, kwargs: dict) -> Any:
+        """A layer a canonizer made an exact identity (merged batch norm) just returns its input:
+        its gradient already passes relevance unchanged."""
+        from relscope.core.attribution.canonizer import exact_identity
+
+        if original is exact_identity:
+            return original(*args, **kwargs)
+        return super().dispatch(original, args, kwargs)
+
     def relevance(self, kept: torch.Tensor | None, relevance: torch.Tensor) -> torch.Tensor:
         """The output relevance unchanged."""
         return relevance

@@ -53,6 +53,7 @@ class ZPlus(LinearRule):
             [[positive, WeightOnly(negative)]],
             stabilizer=stabilizer,
             zero_params=zero_params,
+            nonnegative_outputs=[True],  # x⁺W⁺ + x⁻W⁻ + b⁺
         )
 
 
@@ -101,6 +102,7 @@ class AlphaBeta(LinearRule):
             zero_params=zero_params,
             scales=[alpha, -beta],
             output_divisor=1.0,  # z⁺ + z⁻ is the ordinary output
+            nonnegative_outputs=[True, False],  # z⁺ >= 0
         )
 
     def describe(self) -> str:
@@ -141,6 +143,8 @@ class Gamma(LinearRule):
         """
         up, down = outputs
         chosen = torch.where(output > 0, up, down)
+        if isinstance(self.stabilizer, Stabilizer) and self.stabilizer.adds_epsilon:
+            return [self.stabilizer.signed_magnitude_(chosen, output)]  # 4 passes instead of 7
         chosen.masked_fill_(output == 0, math.inf)  # s(∞) = ∞: nothing passes
         if isinstance(self.stabilizer, Stabilizer):
             denominator = self.stabilizer.stabilize_(chosen)
@@ -215,7 +219,11 @@ class Flat(LinearRule):
 
     def __init__(self, stabilizer: StabilizerLike = 1e-6, zero_params: ZeroParams = None) -> None:
         super().__init__(
-            [ones], [[WeightOnly(ones_param)]], stabilizer=stabilizer, zero_params=zero_params
+            [ones],
+            [[WeightOnly(ones_param)]],
+            stabilizer=stabilizer,
+            zero_params=zero_params,
+            nonnegative_outputs=[True],  # counts of the receptive field
         )
 
 
@@ -228,7 +236,13 @@ class WSquare(LinearRule):
     name = "wsquare"
 
     def __init__(self, stabilizer: StabilizerLike = 1e-6, zero_params: ZeroParams = None) -> None:
-        super().__init__([ones], [[square]], stabilizer=stabilizer, zero_params=zero_params)
+        super().__init__(
+            [ones],
+            [[square]],
+            stabilizer=stabilizer,
+            zero_params=zero_params,
+            nonnegative_outputs=[True],  # Σ w² + b²
+        )
 
 
 RULES = (Epsilon, ZPlus, AlphaBeta, Gamma, ZBox, Flat, WSquare, ExcitationBackprop)
