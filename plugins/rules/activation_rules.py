@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from relscope.core.attribution.elementwise_rule import ElementwiseRule
