@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from relscope.core.runs.batch_loop import Batching, RunResult, run_batches
 from relscope.core.runs.identity import canonical_config, file_hash, model_hash
 from relscope.core.runs.samples import Preprocessing
 from relscope.core.runs.specs import DataSpec, ModelSpec, check_device
+from relscope.core.runs.stored_as_computed import StoredAsComputed
 
 #: format tag of the evaluation file
 EVALUATION_FORMAT = "relscope-evaluation/1"
@@ -208,7 +208,7 @@ def _complete(out: Path, config: dict[str, Any]) -> bool:
     return stored == canonical_config(config)
 
 
-class EvaluationJob:
+class EvaluationJob(StoredAsComputed):
     """The batch job: attributions of every method for a batch, every metric on them."""
 
     def __init__(self, prepared: PreparedEvaluation, config: dict[str, Any]) -> None:
@@ -267,10 +267,6 @@ class EvaluationJob:
                         arrays[field] = value
                     else:
                         arrays[f"{field}/json"] = np.asarray(json.dumps(value))
-        return arrays
-
-    def encode(self, arrays: dict[str, np.ndarray], pool: ThreadPoolExecutor) -> dict[str, Any]:
-        """Stored as they are (small per-sample values)."""
         return arrays
 
     def assemble(
