@@ -169,8 +169,8 @@ class PreparedEvaluation:
     def run(self, progress: bool = True) -> RunResult:
         """Evaluate every batch, then write the JSON file; closes the data source afterwards.
 
-        With ``resume``, a complete file made with the same configuration is kept as it is; an
-        interrupted evaluation starts again from the first batch (it is cheap next to attribution).
+        With ``resume``, a complete file made with the same configuration is kept as it is, and
+        an interrupted evaluation continues from its finished batches.
         """
         config = self.config()
         if self.spec.resume and _complete(self.out, config):
@@ -186,7 +186,7 @@ class PreparedEvaluation:
                 self.indices,
                 preprocessing=self.preprocessing,
                 batching=self.spec.batching,
-                resume=False,  # batches arrive in order from the first (see EvaluationJob)
+                resume=self.spec.resume,
                 progress=progress,
                 progress_label="evaluate",
             )
@@ -211,10 +211,12 @@ def _complete(out: Path, config: dict[str, Any]) -> bool:
 class EvaluationJob(StoredAsComputed):
     """The batch job: attributions of every method for a batch, every metric on them."""
 
+    #: ``compute`` gets the batch's sample indices (it reads their stored attributions)
+    takes_indices = True
+
     def __init__(self, prepared: PreparedEvaluation, config: dict[str, Any]) -> None:
         self.prepared = prepared
         self.config = config
-        self.cursor = 0  # a fresh run's batches arrive in order: the next starts at indices[cursor]
 
     def __enter__(self) -> EvaluationJob:
         return self
@@ -231,11 +233,12 @@ class EvaluationJob(StoredAsComputed):
             return torch.full((len(inputs),), target, dtype=torch.long, device=inputs.device)
         return torch.tensor([row[0] for row in labels], dtype=torch.long, device=inputs.device)
 
-    def compute(self, inputs: torch.Tensor, labels: list[list[int]]) -> dict[str, np.ndarray]:
-        """Per-sample values ``method/metric/key`` (and the JSON values as text) of one batch."""
+    def compute(
+        self, inputs: torch.Tensor, labels: list[list[int]], indices: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Per-sample values ``method/metric/key`` (and the JSON values as text) of the batch of
+        samples ``indices``."""
         prepared = self.prepared
-        indices = prepared.indices[self.cursor : self.cursor + len(labels)]
-        self.cursor += len(labels)
         classes = self._classes(inputs, labels)
         if int(classes.max()) >= prepared.outputs:
             raise EvaluationError(
@@ -247,7 +250,7 @@ class EvaluationJob(StoredAsComputed):
             if method.path is not None:
                 stored = prepared.sets[method.name]
                 attributions = torch.from_numpy(
-                    np.stack([stored.attribution(i) for i in indices])
+                    np.stack([stored.attribution(int(i)) for i in indices])
                 ).to(inputs.device)
             else:
                 attributions = explain(prepared.model, inputs, classes)
