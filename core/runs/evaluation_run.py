@@ -245,6 +245,8 @@ class EvaluationJob(StoredAsComputed):
                 f"target {int(classes.max())} is outside the model's {prepared.outputs} outputs"
             )
         arrays: dict[str, np.ndarray] = {"class": classes.cpu().numpy()}
+        wanted = (getattr(m, "curve_orders", ()) for m in prepared.metrics.values())
+        orders = tuple(dict.fromkeys(o for metric_orders in wanted for o in metric_orders))
         for method in prepared.spec.methods:
             explain = prepared.explain[method.name]
             if method.path is not None:
@@ -262,6 +264,7 @@ class EvaluationJob(StoredAsComputed):
                 prepared.spec.settings,
                 explain,
                 seed=prepared.spec.batching.seed,
+                orders=orders,
             )
             for name, metric in prepared.metrics.items():
                 for key, value in metric.compute(batch).items():

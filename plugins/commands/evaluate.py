@@ -74,7 +74,9 @@ def register_commands(subparsers: Any) -> None:
         "--target", type=target, default="label", help="label, prediction or a class"
     )
     group.add_argument(
-        "--forward-batch", type=positive_int, default=256, help="perturbed copies per forward pass"
+        "--forward-batch",
+        type=positive_int,
+        help="perturbed copies per forward pass (default 128)",
     )
     out = parser.add_argument_group("output")
     out.add_argument("--out", type=Path, required=True, help="evaluation JSON to write")
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         seed=args.seed,
         blur_sigma=args.blur_sigma,
-        forward_batch=args.forward_batch,
+        **({} if args.forward_batch is None else {"forward_batch": args.forward_batch}),
     )
     evaluation = DatasetEvaluation(
         model=model_spec(args),
