@@ -3,24 +3,30 @@
 1. 256 digits at 32 x 32 (scikit-learn's bundled digits as the demo writes them), the demo CNN
    (seeded random weights), gradient attributions, 64 steps of 16 pixels, baseline 0: relscope's
    ``pixel_flipping`` and Quantus 0.6's ``PixelFlipping(features_in_step=16, perturb_baseline=0.0)``
-   on the same inputs, interleaved, median of N runs each; the curves are checked to agree.
-   Both run the same number of model rows, except that relscope skips steps that change no
-   element (pixels already at the baseline), so the ratio depends on the attribution's order.
+   on the same inputs, interleaved, median of N runs each, for each torch thread count asked
+   for; the curves are checked to agree. Both spend their time in the model's forward passes:
+   relscope runs almost the same rows (it skips steps that change no element and runs the fully
+   perturbed input, all zeros, once for all samples; the rows are printed) but in cache-sized
+   chunks with channels-last convolutions, Quantus its whole batch per step. On a machine with
+   more runnable processes than cores, extra OpenMP threads slow both sides (``--threads 1 2``).
 2. torchvision vgg16 (random weights) at 224 x 224: the number of forward passes per sample that
    relscope runs for S steps (each pass holds many steps of many samples), against S.
 
     .venv/bin/python benchmarks/evaluation.py                 # both parts (vgg16 takes a while)
-    .venv/bin/python benchmarks/evaluation.py --runs 5 --skip-vgg
+    .venv/bin/python benchmarks/evaluation.py --runs 5 --skip-vgg --threads 1 2
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
 import numpy as np
 import torch
+
+from relscope.core.evaluation.perturbation import DEFAULT_FORWARD_BATCH
 
 
 def digits_batch(count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,15 +38,23 @@ def digits_batch(count: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.from_numpy(labels[:count].astype(np.int64))
 
 
-def part_digits(runs: int, forward_batch: int, composite: str | None) -> None:
+def load() -> str:
+    """The machine's 1-minute load average, printed next to every figure."""
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+def part_digits(runs: int, forward_batch: int, composite: str | None, threads: int) -> None:
     import quantus
 
     from relscope.core.attribution import attribute
     from relscope.core.evaluation import pixel_flipping
     from relscope.plugins.demo.model import small_cnn
 
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = small_cnn().eval()
+    rows: list[int] = []
+    model.register_forward_hook(lambda module, args, output: rows.append(args[0].shape[0]))
     x, y = digits_batch(256)
     a = attribute(model, x, target=y, composite=composite).detach()
     step = 32 * 32 // 64
@@ -59,7 +73,11 @@ def part_digits(runs: int, forward_batch: int, composite: str | None) -> None:
         )  # fmt: skip
         return np.asarray(scores)
 
-    difference = np.abs(ours() - theirs()).max()  # warm-up round, and the agreement check
+    rows.clear()
+    mine = ours()
+    ours_rows, rows[:] = sum(rows), []
+    difference = np.abs(mine - theirs()).max()  # warm-up round, and the agreement check
+    theirs_rows = sum(rows)
     times: dict[str, list[float]] = {"relscope": [], "quantus": []}
     for _ in range(runs):
         for name, fn in (("relscope", ours), ("quantus", theirs)):
@@ -68,9 +86,16 @@ def part_digits(runs: int, forward_batch: int, composite: str | None) -> None:
             times[name].append(time.perf_counter() - start)
     ours_s, theirs_s = (statistics.median(times[k]) for k in ("relscope", "quantus"))
     method = composite or "gradient"
-    print(f"digits 256 x 1x32x32, 64 steps of {step} pixels, demo CNN, {method}, {runs} runs:")
-    print(f"  relscope pixel_flipping (forward_batch {forward_batch}): {ours_s:8.3f} s")
-    print(f"  quantus PixelFlipping (batch_size 256):          {theirs_s:8.3f} s")
+    print(
+        f"digits 256 x 1x32x32, 64 steps of {step} pixels, demo CNN, {method}, {runs} runs, "
+        f"{threads} torch thread(s), {load()}:"
+    )
+    print(
+        f"  relscope pixel_flipping (forward_batch {forward_batch}): {ours_s:8.3f} s, {ours_rows} rows"
+    )
+    print(
+        f"  quantus PixelFlipping (batch_size 256):         {theirs_s:8.3f} s, {theirs_rows} rows"
+    )
     print(f"  relscope / quantus = {ours_s / theirs_s:.3f}  (target <= 0.1)")
     print(f"  largest curve difference: {difference:.2e}")
 
@@ -96,23 +121,25 @@ def part_vgg(samples: int, steps: int, forward_batch: int) -> None:
         f"  forward passes: {len(calls)} ({sum(calls)} rows), per sample {len(calls) / samples:.2f}"
     )
     print(f"  per sample <= S/16 = {count / 16:.2f}: {len(calls) / samples <= count / 16}")
-    print(f"  time {seconds:.1f} s")
+    print(f"  time {seconds:.1f} s, {load()}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--forward-batch", type=int, default=1024)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--forward-batch", type=int, default=DEFAULT_FORWARD_BATCH)
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[1], help="torch thread counts to run both at"
+    )
     parser.add_argument("--skip-vgg", action="store_true")
     parser.add_argument(
         "--composite", help="attribute with this composite instead of the plain gradient"
     )
-    parser.add_argument("--vgg-samples", type=int, default=2)
+    parser.add_argument("--vgg-samples", type=int, default=1)
     parser.add_argument("--vgg-steps", type=int, default=64)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    part_digits(args.runs, args.forward_batch, args.composite)
+    for threads in args.threads:
+        part_digits(args.runs, args.forward_batch, args.composite, threads)
     if not args.skip_vgg:
         part_vgg(args.vgg_samples, args.vgg_steps, forward_batch=64)
 

@@ -16,7 +16,11 @@ from torch import nn
 
 from relscope.core.errors import EvaluationError
 from relscope.core.evaluation.baselines import BASELINES
-from relscope.core.evaluation.perturbation import pixel_flipping, select_outputs
+from relscope.core.evaluation.perturbation import (
+    DEFAULT_FORWARD_BATCH,
+    perturbation_curves,
+    select_outputs,
+)
 from relscope.core.evaluation.randomisation import Explain
 
 
@@ -45,7 +49,7 @@ class PerturbationSettings:
     baseline: float | str = attrs.field(default=0.0, converter=_baseline)
     seed: int = 0
     blur_sigma: float = 2.0
-    forward_batch: int = 256
+    forward_batch: int = DEFAULT_FORWARD_BATCH
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form recorded in the evaluation file."""
@@ -54,7 +58,8 @@ class PerturbationSettings:
 
 class EvaluationBatch:
     """One batch to evaluate; ``explain`` (model, inputs, classes) -> attributions re-runs the
-    method (needed by the randomisation checks), ``outputs`` is the number of model outputs."""
+    method (needed by the randomisation checks); ``orders``: the curves the batch's metrics will
+    ask for, made together on the first request (they share their unperturbed and last rows)."""
 
     def __init__(
         self,
@@ -65,6 +70,7 @@ class EvaluationBatch:
         settings: PerturbationSettings,
         explain: Explain | None = None,
         seed: int = 0,
+        orders: tuple[str, ...] = (),
     ) -> None:
         self.model = model
         self.inputs = inputs
@@ -73,6 +79,7 @@ class EvaluationBatch:
         self.settings = settings
         self.explain = explain
         self.seed = seed
+        self.orders = orders
         self._curves: dict[str, torch.Tensor] = {}
         self._outputs: torch.Tensor | None = None
 
@@ -80,14 +87,15 @@ class EvaluationBatch:
         """(N, S+1) perturbation curve in ``order`` ("morf" or "lerf"), computed once."""
         if order not in self._curves:
             s = self.settings
-            self._curves[order] = pixel_flipping(
+            wanted = [o for o in (order, *self.orders) if o not in self._curves]
+            self._curves |= perturbation_curves(
                 self.model,
                 self.inputs,
                 self.attributions,
                 self.classes,
                 step=s.step,
                 baseline=s.baseline,
-                order=order,
+                orders=wanted,
                 region=s.region,
                 seed=s.seed,
                 blur_sigma=s.blur_sigma,
@@ -126,6 +134,8 @@ class Metric:
     name: str = ""
     #: True when the metric re-runs the attribution method (randomisation checks)
     needs_explain: bool = False
+    #: the perturbation curves ("morf", "lerf") the metric reads from the batch
+    curve_orders: tuple[str, ...] = ()
 
     def compute(self, batch: EvaluationBatch) -> dict[str, Any]:
         """Per-sample values of this metric for ``batch``."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -13,6 +14,7 @@ from torch import nn
 
 from relscope.core.errors import EvaluationError
 from relscope.core.evaluation.baselines import baseline_values
+from relscope.core.evaluation.memory_format import channels_last_weights, wants_channels_last
 from relscope.core.evaluation.positions import layout_for, rank_positions
 
 
@@ -55,7 +57,10 @@ def step_count(positions: int, step: int) -> int:
     return math.ceil(positions / step)
 
 
-@torch.no_grad()
+#: rows per forward pass when none is given
+DEFAULT_FORWARD_BATCH = 128
+
+
 def pixel_flipping(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -68,43 +73,123 @@ def pixel_flipping(
     *,
     seed: int = 0,
     blur_sigma: float = 2.0,
-    forward_batch: int = 256,
+    forward_batch: int = DEFAULT_FORWARD_BATCH,
 ) -> torch.Tensor:
     """(N, S+1) target outputs: unperturbed, then after each step of ``step`` more positions set to
     ``baseline``. Positions are pixels (all channels), ``region``×``region`` patches, or tokens,
     ranked by the attribution summed over channels: highest first ("morf") or lowest ("lerf"),
     ties by position index; the last step perturbs every position (S = ceil(P / step))."""
+    return perturbation_curves(
+        model, inputs, attributions, target, step, baseline, (order,), region,
+        seed=seed, blur_sigma=blur_sigma, forward_batch=forward_batch,
+    )[order]  # fmt: skip
+
+
+def perturbation_curves(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    attributions: torch.Tensor,
+    target: int | Sequence[int] | torch.Tensor,
+    step: int = 1,
+    baseline: float | str = 0.0,
+    orders: Sequence[str] = ("morf", "lerf"),
+    region: int = 1,
+    *,
+    seed: int = 0,
+    blur_sigma: float = 2.0,
+    forward_batch: int = DEFAULT_FORWARD_BATCH,
+) -> dict[str, torch.Tensor]:
+    """The :func:`pixel_flipping` curve of every order in ``orders``, from one set of forwards.
+
+    Each distinct perturbed input runs once: the unperturbed row and the fully perturbed row are
+    shared by the orders (and the fully perturbed row by all samples when their baselines are
+    equal), and a step that changes no element repeats the output of the last one that did."""
     if attributions.shape[:1] != inputs.shape[:1]:
         raise EvaluationError(f"{attributions.shape[0]} attributions for {inputs.shape[0]} inputs")
     layout, reduced = layout_for(inputs, attributions.to(inputs.device), region)
     steps = step_count(layout.count, step)
     if forward_batch < 1:
         raise EvaluationError(f"forward_batch must be positive, got {forward_batch}")
+    orders = tuple(dict.fromkeys(orders))
     classes = target_classes(target, inputs.shape[0], inputs.device)
-    ranks = rank_positions(layout.scores(reduced.double()), order)
+    scores = layout.scores(reduced.double())
+    ranks = torch.stack([rank_positions(scores, order) for order in orders])  # (O, N, P)
     replacement = baseline_values(
         inputs, baseline, layout.kind, seed=seed, blur_sigma=blur_sigma
     ).to(inputs.dtype)
-    count = inputs.shape[0]
-    needed = _changing_steps(layout, inputs, replacement, ranks, step, steps)
-    rows = torch.nonzero(needed.reshape(-1)).squeeze(1)
-    curves = torch.empty(count * (steps + 1), dtype=torch.float64, device=inputs.device)
-    for start in range(0, len(rows), forward_batch):
-        row = rows[start : start + forward_batch]
-        sample, done = row // (steps + 1), (row % (steps + 1)) * step
-        positions = ranks[sample] < done[:, None]
-        mask = layout.element_mask(positions)
-        if layout.kind == "image":
-            mask = mask[:, None]
-        elif inputs.dim() == 3:
-            mask = mask[:, :, None]
-        perturbed = torch.where(mask, replacement[sample], inputs[sample])
-        curves[row] = select_outputs(model(perturbed), classes[sample]).double()
-    curves = curves.reshape(count, steps + 1)
+    needed = torch.stack(
+        [_changing_steps(layout, inputs, replacement, r, step, steps) for r in ranks]
+    )  # (O, N, S+1)
+    shared_full = bool((replacement == replacement[:1]).all())
+    with torch.inference_mode():
+        values = _run_rows(
+            model, inputs, replacement, layout, ranks, classes, needed, step, shared_full,
+            forward_batch,
+        )  # fmt: skip
+    curves = torch.empty(needed.shape, dtype=torch.float64, device=inputs.device)
+    curves[needed] = values
     # a step that changes no element repeats the output of the last step that did
-    numbers = torch.arange(steps + 1, device=inputs.device).expand(count, -1)
-    source = torch.where(needed, numbers, 0).cummax(dim=1).values
-    return curves.gather(1, source)
+    numbers = torch.arange(steps + 1, device=inputs.device).expand_as(needed)
+    source = torch.where(needed, numbers, 0).cummax(dim=2).values
+    filled = curves.gather(2, source)
+    return {order: filled[o].clone() for o, order in enumerate(orders)}
+
+
+def _run_rows(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    replacement: torch.Tensor,
+    layout: Any,
+    ranks: torch.Tensor,
+    classes: torch.Tensor,
+    needed: torch.Tensor,
+    step: int,
+    shared_full: bool,
+    forward_batch: int,
+) -> torch.Tensor:
+    """The target output of every needed (order, sample, step), in ``needed``'s order, running
+    each distinct perturbed input once, ``forward_batch`` rows per forward."""
+    orders, count, width = needed.shape
+    steps = width - 1
+    order, sample, number = torch.nonzero(needed, as_tuple=True)
+    # rows with the same input: step 0 (any order), step S (any order; any sample if shared)
+    ends = (number == 0) | (number == steps)
+    key_order = torch.where(ends, 0, order)
+    key_sample = torch.where((number == steps) & shared_full, 0, sample)
+    keys = (key_order * count + key_sample) * width + number
+    unique, row_of = torch.unique(keys, return_inverse=True)
+    row_order = unique // (count * width)
+    row_sample = unique // width % count
+    row_done = unique % width * step
+    by_row = torch.argsort(row_of, stable=True)
+    bounds = torch.searchsorted(row_of[by_row], torch.arange(0, len(unique) + 1, forward_batch))
+    bounds = torch.cat([bounds, bounds.new_tensor([len(row_of)])]).tolist()
+    values = torch.empty(len(row_of), dtype=torch.float64, device=inputs.device)
+    last = layout.kind == "image" and wants_channels_last(model, inputs)
+    first = replacement.reshape(-1)[:1]
+    constant = first.item() if bool((replacement == first).all()) else None  # a number baseline
+    context = channels_last_weights(model) if last else nullcontext(model)
+    with context:
+        for chunk, start in enumerate(range(0, len(unique), forward_batch)):
+            rows = slice(start, start + forward_batch)
+            o, n = row_order[rows], row_sample[rows]
+            mask = layout.element_mask(ranks[o, n] < row_done[rows, None])
+            if layout.kind == "image":
+                mask = mask[:, None]
+            elif inputs.dim() == 3:
+                mask = mask[:, :, None]
+            if constant is not None:
+                perturbed = inputs[n].masked_fill_(mask, constant)
+            else:
+                perturbed = torch.where(mask, replacement[n], inputs[n])
+            if last:
+                perturbed = perturbed.contiguous(memory_format=torch.channels_last)
+            output = model(perturbed)
+            users = by_row[bounds[chunk] : bounds[chunk + 1]]
+            values[users] = select_outputs(
+                output[row_of[users] - start], classes[sample[users]]
+            ).double()
+    return values
 
 
 def _changing_steps(

@@ -33,6 +33,8 @@ class PositionLayout:
 
     def element_mask(self, positions: torch.Tensor) -> torch.Tensor:
         """(R, count) bool per position -> (R, *spatial) bool per element."""
+        if self.region == 1:  # one element per position, in order
+            return positions.reshape(positions.shape[0], *self.spatial)
         index = self.position_of.reshape(-1).to(positions.device)
         return positions[:, index].reshape(positions.shape[0], *self.spatial)
 

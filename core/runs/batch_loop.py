@@ -6,6 +6,8 @@ the whole run, also inside a torchrun shard), so a resumed or sharded run equals
 single-process one bit for bit. A job says what one batch computes (:meth:`BatchJob.compute`),
 how its arrays are encoded for storage (off the main thread) and how the stored batches become
 the output file; the engine owns loading, seeding, resuming, progress and the partial files.
+A job whose ``takes_indices`` is true gets the batch's sample indices too (e.g. to read stored
+per-sample values), so it needs no batch order and resumes like any other.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class BatchJob(Protocol):
     def __exit__(self, *exc: object) -> Any: ...
 
     def compute(self, inputs: Any, labels: list[list[int]]) -> dict[str, np.ndarray]:
-        """The arrays of one batch of normalised model inputs (rows in batch order)."""
+        """The arrays of one batch of normalised model inputs (rows in batch order); called as
+        ``compute(inputs, labels, indices)`` (int64 sample indices) when ``takes_indices``."""
 
     def encode(self, arrays: dict[str, np.ndarray], pool: ThreadPoolExecutor) -> dict[str, Any]:
         """``arrays`` in their stored form (runs on a background thread)."""
@@ -162,9 +165,11 @@ def run_batches(
             for number, (images, labels, batch_indices) in zip(todo_batches, loader, strict=True):
                 torch.manual_seed(batching.seed + numbers[number])
                 try:
-                    arrays = job.compute(
-                        preprocessing.normalise(images.to(batching.device)), labels
-                    )
+                    batch = preprocessing.normalise(images.to(batching.device))
+                    if getattr(job, "takes_indices", False):
+                        arrays = job.compute(batch, labels, np.asarray(batch_indices, np.int64))
+                    else:
+                        arrays = job.compute(batch, labels)
                 except AttributionError:
                     raise
                 except (RuntimeError, ValueError, TypeError, IndexError) as exc:

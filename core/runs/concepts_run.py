@@ -14,7 +14,6 @@ renamed when complete.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from relscope.core.errors import AttributionError, DataFormatError
 from relscope.core.runs.attribution_run import target_relevance
 from relscope.core.runs.batch_loop import Batching, RunResult, run_batches
 from relscope.core.runs.samples import Preprocessing, SampleDataset, collate
+from relscope.core.runs.stored_as_computed import StoredAsComputed
 
 #: how the relevance starts at the target output: its logit (as CRP does: relevance in proportion
 #: to the evidence, never blown up by a logit near zero) or one
@@ -96,7 +96,7 @@ def _reference_heatmaps(
     return result
 
 
-class ConceptsJob:
+class ConceptsJob(StoredAsComputed):
     """Per batch: channel relevance and maximal activation of ``layers``; the file at the end."""
 
     def __init__(
@@ -139,10 +139,6 @@ class ConceptsJob:
         for position, name in enumerate(self.layers):
             arrays[f"relevance_{position}"] = _numpy(relevance[name])
             arrays[f"activation_{position}"] = _numpy(activation[name])
-        return arrays
-
-    def encode(self, arrays: dict[str, np.ndarray], pool: ThreadPoolExecutor) -> dict[str, Any]:
-        """Stored as computed (small: channels per sample)."""
         return arrays
 
     def assemble(

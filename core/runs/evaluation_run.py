@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from relscope.core.runs.batch_loop import Batching, RunResult, run_batches
 from relscope.core.runs.identity import canonical_config, file_hash, model_hash
 from relscope.core.runs.samples import Preprocessing
 from relscope.core.runs.specs import DataSpec, ModelSpec, check_device
+from relscope.core.runs.stored_as_computed import StoredAsComputed
 
 #: format tag of the evaluation file
 EVALUATION_FORMAT = "relscope-evaluation/1"
@@ -169,8 +169,8 @@ class PreparedEvaluation:
     def run(self, progress: bool = True) -> RunResult:
         """Evaluate every batch, then write the JSON file; closes the data source afterwards.
 
-        With ``resume``, a complete file made with the same configuration is kept as it is; an
-        interrupted evaluation starts again from the first batch (it is cheap next to attribution).
+        With ``resume``, a complete file made with the same configuration is kept as it is, and
+        an interrupted evaluation continues from its finished batches.
         """
         config = self.config()
         if self.spec.resume and _complete(self.out, config):
@@ -186,7 +186,7 @@ class PreparedEvaluation:
                 self.indices,
                 preprocessing=self.preprocessing,
                 batching=self.spec.batching,
-                resume=False,  # batches arrive in order from the first (see EvaluationJob)
+                resume=self.spec.resume,
                 progress=progress,
                 progress_label="evaluate",
             )
@@ -208,13 +208,15 @@ def _complete(out: Path, config: dict[str, Any]) -> bool:
     return stored == canonical_config(config)
 
 
-class EvaluationJob:
+class EvaluationJob(StoredAsComputed):
     """The batch job: attributions of every method for a batch, every metric on them."""
+
+    #: ``compute`` gets the batch's sample indices (it reads their stored attributions)
+    takes_indices = True
 
     def __init__(self, prepared: PreparedEvaluation, config: dict[str, Any]) -> None:
         self.prepared = prepared
         self.config = config
-        self.cursor = 0  # a fresh run's batches arrive in order: the next starts at indices[cursor]
 
     def __enter__(self) -> EvaluationJob:
         return self
@@ -231,23 +233,26 @@ class EvaluationJob:
             return torch.full((len(inputs),), target, dtype=torch.long, device=inputs.device)
         return torch.tensor([row[0] for row in labels], dtype=torch.long, device=inputs.device)
 
-    def compute(self, inputs: torch.Tensor, labels: list[list[int]]) -> dict[str, np.ndarray]:
-        """Per-sample values ``method/metric/key`` (and the JSON values as text) of one batch."""
+    def compute(
+        self, inputs: torch.Tensor, labels: list[list[int]], indices: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Per-sample values ``method/metric/key`` (and the JSON values as text) of the batch of
+        samples ``indices``."""
         prepared = self.prepared
-        indices = prepared.indices[self.cursor : self.cursor + len(labels)]
-        self.cursor += len(labels)
         classes = self._classes(inputs, labels)
         if int(classes.max()) >= prepared.outputs:
             raise EvaluationError(
                 f"target {int(classes.max())} is outside the model's {prepared.outputs} outputs"
             )
         arrays: dict[str, np.ndarray] = {"class": classes.cpu().numpy()}
+        wanted = (getattr(m, "curve_orders", ()) for m in prepared.metrics.values())
+        orders = tuple(dict.fromkeys(o for metric_orders in wanted for o in metric_orders))
         for method in prepared.spec.methods:
             explain = prepared.explain[method.name]
             if method.path is not None:
                 stored = prepared.sets[method.name]
                 attributions = torch.from_numpy(
-                    np.stack([stored.attribution(i) for i in indices])
+                    np.stack([stored.attribution(int(i)) for i in indices])
                 ).to(inputs.device)
             else:
                 attributions = explain(prepared.model, inputs, classes)
@@ -259,6 +264,7 @@ class EvaluationJob:
                 prepared.spec.settings,
                 explain,
                 seed=prepared.spec.batching.seed,
+                orders=orders,
             )
             for name, metric in prepared.metrics.items():
                 for key, value in metric.compute(batch).items():
@@ -267,10 +273,6 @@ class EvaluationJob:
                         arrays[field] = value
                     else:
                         arrays[f"{field}/json"] = np.asarray(json.dumps(value))
-        return arrays
-
-    def encode(self, arrays: dict[str, np.ndarray], pool: ThreadPoolExecutor) -> dict[str, Any]:
-        """Stored as they are (small per-sample values)."""
         return arrays
 
     def assemble(

@@ -8,6 +8,7 @@ gradient, random, optionally integrated gradients), into one JSON file (and a PN
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +74,18 @@ def register_commands(subparsers: Any) -> None:
         "--target", type=target, default="label", help="label, prediction or a class"
     )
     group.add_argument(
-        "--forward-batch", type=positive_int, default=256, help="perturbed copies per forward pass"
+        "--forward-batch",
+        type=positive_int,
+        help="perturbed copies per forward pass (default 128)",
     )
     out = parser.add_argument_group("output")
     out.add_argument("--out", type=Path, required=True, help="evaluation JSON to write")
     out.add_argument("--plot", type=Path, help="also draw the MoRF/LeRF curves into this PNG")
     out.add_argument(
-        "--resume", action="store_true", help="keep OUT when it is complete with these options"
+        "--resume",
+        action="store_true",
+        help="continue an interrupted evaluation from its finished batches (a complete OUT "
+        "made with these options is kept)",
     )
     out.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -108,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         seed=args.seed,
         blur_sigma=args.blur_sigma,
-        forward_batch=args.forward_batch,
+        **({} if args.forward_batch is None else {"forward_batch": args.forward_batch}),
     )
     evaluation = DatasetEvaluation(
         model=model_spec(args),
@@ -122,7 +128,21 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
     )
     prepared = evaluation.prepare()
-    prepared.run(progress=not args.quiet)
+    try:
+        result = prepared.run(progress=not args.quiet)
+    except KeyboardInterrupt:
+        partial = prepared.out.with_name(prepared.out.name + ".partial")
+        if partial.exists():
+            print(
+                f"relscope: interrupted; finished batches are kept in {partial}, "
+                "rerun the same command with --resume to continue",
+                file=sys.stderr,
+            )
+        raise
+    if not args.quiet and result.already_complete:
+        print(f"{args.out}: already complete with this configuration", file=sys.stderr)
+    elif not args.quiet and result.resumed_from:
+        print(f"{args.out}: resumed after {result.resumed_from} samples", file=sys.stderr)
     document = json.loads(args.out.read_text(encoding="utf-8"))
     for line in score_lines(document):
         print(line)

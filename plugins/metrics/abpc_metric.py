@@ -12,6 +12,7 @@ class ABPC(Metric):
     """Area between LeRF and MoRF curves (symmetric relevance gain), plain and normalised."""
 
     name = "abpc"
+    curve_orders = ("morf", "lerf")
 
     def compute(self, batch: EvaluationBatch) -> dict[str, Any]:
         """ABPC per sample, plain and normalised."""

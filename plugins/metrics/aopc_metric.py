@@ -12,6 +12,7 @@ class AOPC(Metric):
     """Area over the MoRF curve, and that divided by the unperturbed output (higher is better)."""
 
     name = "aopc"
+    curve_orders = ("morf",)
 
     def compute(self, batch: EvaluationBatch) -> dict[str, Any]:
         """AOPC per sample, plain and normalised."""

@@ -11,6 +11,7 @@ class PixelFlipping(Metric):
     """Target output while positions are set to the baseline: MoRF and LeRF curves (N, S+1)."""
 
     name = "pixel_flipping"
+    curve_orders = ("morf", "lerf")
 
     def compute(self, batch: EvaluationBatch) -> dict[str, Any]:
         """Both curves of ``batch``."""

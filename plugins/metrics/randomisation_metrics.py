@@ -8,6 +8,22 @@ from relscope.core.evaluation.metric import EvaluationBatch, Metric, as_numpy
 from relscope.core.evaluation.randomisation import cascading_randomisation, randomised_label
 
 
+def _check(batch: EvaluationBatch, metric: str, check: Any, *extra: Any) -> dict[str, Any]:
+    """Run one sanity check (``check(model, inputs, classes, explain, *extra, seed=, reference=)``)
+    on ``batch``, against the batch's own attributions, with the method re-run by ``explain``."""
+    return as_numpy(
+        check(
+            batch.model,
+            batch.inputs,
+            batch.classes,
+            batch.require_explain(metric),
+            *extra,
+            seed=batch.seed,
+            reference=batch.attributions,
+        )
+    )
+
+
 class CascadingRandomisation(Metric):
     """Rank correlation and SSIM to the original attribution as layers are randomised, top first."""
 
@@ -16,16 +32,7 @@ class CascadingRandomisation(Metric):
 
     def compute(self, batch: EvaluationBatch) -> dict[str, Any]:
         """(N, L) similarities, one column per randomised layer, and the layer names."""
-        return as_numpy(
-            cascading_randomisation(
-                batch.model,
-                batch.inputs,
-                batch.classes,
-                batch.require_explain(self.name),
-                seed=batch.seed,
-                reference=batch.attributions,
-            )
-        )
+        return _check(batch, self.name, cascading_randomisation)
 
 
 class RandomisedLabel(Metric):
@@ -36,17 +43,7 @@ class RandomisedLabel(Metric):
 
     def compute(self, batch: EvaluationBatch) -> dict[str, Any]:
         """(N,) similarities."""
-        return as_numpy(
-            randomised_label(
-                batch.model,
-                batch.inputs,
-                batch.classes,
-                batch.require_explain(self.name),
-                batch.output_count(),
-                seed=batch.seed,
-                reference=batch.attributions,
-            )
-        )
+        return _check(batch, self.name, randomised_label, batch.output_count())
 
 
 class SanityChecks(Metric):
