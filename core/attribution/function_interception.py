@@ -54,15 +54,16 @@ class FunctionInterceptor(TorchFunctionMode):
     def __torch_function__(
         self, func: Callable[..., Any], types: Any, args: tuple = (), kwargs: dict | None = None
     ) -> Any:
-        kwargs = kwargs or {}
         entry = self.handlers.get(func)
-        if entry is not None and torch.is_grad_enabled():
-            kind, handler = entry
-            result = handler(func, args, kwargs, self)
-            if result is not NotImplemented:
-                self.counts[kind] += 1
-                return result
-        return func(*args, **kwargs)
+        if entry is None or not torch.is_grad_enabled():  # most calls: no rule, no extra work
+            return func(*args) if kwargs is None else func(*args, **kwargs)
+        kwargs = kwargs or {}
+        kind, handler = entry
+        result = handler(func, args, kwargs, self)
+        if result is NotImplemented:
+            return func(*args, **kwargs)
+        self.counts[kind] += 1
+        return result
 
 
 class InterceptionHandle:
@@ -102,12 +103,14 @@ def intercept_forward(
     inner = model.forward
     handle = InterceptionHandle(model, previous, make_interceptor)
 
+    parameters = list(model.parameters())  # fixed while intercepted; not walked per forward
+
     def forward(*args: Any, **kwargs: Any) -> Any:
         if not torch.is_grad_enabled():
             return inner(*args, **kwargs)
         interceptor = make_interceptor()
         handle.last = interceptor
-        frozen = [p for p in model.parameters() if p.requires_grad]
+        frozen = [p for p in parameters if p.requires_grad]
         for parameter in frozen:
             parameter.requires_grad_(False)
         try:
