@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from relscope.core.attribution.rule import _MISSING
+from relscope.core.attribution.rule import _MISSING, restore_forward
 from relscope.core.errors import AttributionError
 
 #: a handler gets (func, args, kwargs, interceptor) and returns the result, or NotImplemented to
@@ -81,10 +81,7 @@ class InterceptionHandle:
         module, self.module = self.module, None
         if module is None:
             return
-        if self.previous is _MISSING:
-            module.__dict__.pop("forward", None)
-        else:
-            module.__dict__["forward"] = self.previous
+        restore_forward(module, self.previous)
 
 
 def intercept_forward(
