@@ -46,4 +46,8 @@ def explorer_page(projects: list[Path]) -> Iterator[Any]:
             browser.close()
     finally:
         server.terminate()
-        server.wait(timeout=15)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a loaded machine: do not leave it running
+            server.kill()
+            server.wait()
