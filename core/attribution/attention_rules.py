@@ -43,21 +43,9 @@ IDENTITY_EPSILON = 1e-10
 VARIANTS = ("attn_lrp", "cp_lrp")
 
 
-class ScaleGradient(Function):
-    """Identity forward; the backward multiplies the gradient by a constant factor."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, factor: float) -> torch.Tensor:  # type: ignore[override]
-        ctx.factor = factor
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        return grad * ctx.factor, None
-
-
 class ScaleGradients(Function):
-    """:class:`ScaleGradient` for several tensors at once (one autograd node, not one each)."""
+    """Identity forward of several tensors; the backward multiplies each one's gradient by its
+    factor (one autograd node for all, e.g. q, k and v)."""
 
     @staticmethod
     def forward(ctx: Any, factors: tuple[float, ...], *tensors: torch.Tensor) -> Any:  # type: ignore[override]
@@ -68,15 +56,6 @@ class ScaleGradients(Function):
     def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple:  # type: ignore[override]
         scaled = (None if g is None else g * f for g, f in zip(grads, ctx.factors))
         return (None, *scaled)
-
-
-def scale_gradient(x: torch.Tensor, factor: float) -> torch.Tensor:
-    """``x`` whose gradient is multiplied by ``factor`` (0: detached)."""
-    if factor == 0.0:
-        return x.detach()
-    if factor == 1.0:
-        return x
-    return ScaleGradient.apply(x, factor)
 
 
 class IdentityRuleFunction(Function):
@@ -251,7 +230,7 @@ class AttentionVariant:
             a_marked, b_marked = bool(getattr(a, mark, False)), bool(getattr(b, mark, False))
             if a_marked != b_marked:  # the constant side: probabilities, or the gate
                 return (a.detach(), b) if a_marked else (a, b.detach())
-        return scale_gradient(a, 0.5), scale_gradient(b, 0.5)
+        return _scaled((a, b), (0.5, 0.5))
 
     def attention_inputs(self, q: Any, k: Any, v: Any) -> tuple[Any, Any, Any]:
         """q, k, v of a fused attention call with the variant's factors."""
