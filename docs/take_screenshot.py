@@ -10,12 +10,10 @@ the page.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+from explorer_page import build_demo, explorer_page
 
 
 def main() -> int:
@@ -24,46 +22,25 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("explorer.png"))
     parser.add_argument("--demo-dir", type=Path, default=Path("demo-project"))
     args = parser.parse_args()
-    cli = [sys.executable, "-m", "relscope.core.cli"]
-    subprocess.run([*cli, "demo", "--no-serve", "--quiet", "--out", str(args.demo_dir)], check=True)
-    projects = [str(args.demo_dir / f"project-{s}.yaml") for s in ("lrp", "gamma")]
-    server = subprocess.Popen(
-        [*cli, "serve", *projects, "--port", "0"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        url = ""
-        assert server.stdout is not None
-        for line in server.stdout:
-            if "serving" in line:
-                url = line.rsplit(" at ", 1)[1].strip()
-                break
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(url)
-            page.wait_for_function("() => document.body.dataset.ready === '1'")
-            page.wait_for_selector(".cluster")
-            category = page.input_value('select[data-setup="category"]')
-            clustering = page.input_value('select[data-setup="clustering"]')
-            counts = page.eval_on_selector_all(
-                ".cluster",
-                "els => els.map(e => [+e.dataset.cluster, +e.querySelector('.cluster-count')"
-                ".textContent])",
-            )
-            cluster = max(counts, key=lambda item: item[1])[0]
-            page.click(f'.cluster[data-cluster="{cluster}"]')
-            page.click('[data-mode="overlay"]')
-            page.wait_for_timeout(1500)
-            # the click scrolled the right column to the cluster: show its plots again
-            page.eval_on_selector('[data-region="right"]', "region => region.scrollTo(0, 0)")
-            page.wait_for_timeout(300)
-            page.screenshot(path=str(args.out))
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
+    build_demo(args.demo_dir)
+    projects = [args.demo_dir / f"project-{s}.yaml" for s in ("lrp", "gamma")]
+    with explorer_page(projects) as page:
+        page.wait_for_selector(".cluster")
+        category = page.input_value('select[data-setup="category"]')
+        clustering = page.input_value('select[data-setup="clustering"]')
+        counts = page.eval_on_selector_all(
+            ".cluster",
+            "els => els.map(e => [+e.dataset.cluster, +e.querySelector('.cluster-count')"
+            ".textContent])",
+        )
+        cluster = max(counts, key=lambda item: item[1])[0]
+        page.click(f'.cluster[data-cluster="{cluster}"]')
+        page.click('[data-mode="overlay"]')
+        page.wait_for_timeout(1500)
+        # the click scrolled the right column to the cluster: show its plots again
+        page.eval_on_selector('[data-region="right"]', "region => region.scrollTo(0, 0)")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(args.out))
     print(f"{args.out}: {category} / {clustering} / cluster {cluster}")
     return 0
 

@@ -9,18 +9,14 @@ end in "<br>" and saves the page with their texts coloured by relevance.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
+from explorer_page import build_demo, explorer_page
 from sklearn.metrics import adjusted_rand_score
 
 from relscope.core.data.analysis import read_analysis
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
 def shortcut_cluster(demo: Path) -> tuple[str, int]:
@@ -42,43 +38,18 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("explorer-text.png"))
     parser.add_argument("--demo-dir", type=Path, default=Path("demo-text"))
     args = parser.parse_args()
-    cli = [sys.executable, "-m", "relscope.core.cli"]
-    subprocess.run(
-        [*cli, "demo", "--text", "--no-serve", "--quiet", "--out", str(args.demo_dir)], check=True
-    )
+    build_demo(args.demo_dir, "--text")
     clustering, cluster = shortcut_cluster(args.demo_dir)
-    server = subprocess.Popen(
-        [*cli, "serve", str(args.demo_dir / "project-text.yaml"), "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url = ""
-        assert server.stdout is not None
-        for line in server.stdout:
-            if "serving" in line:
-                url = line.rsplit(" at ", 1)[1].strip()
-                break
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(url)
-            page.wait_for_function("() => document.body.dataset.ready === '1'")
-            page.select_option('select[data-setup="category"]', "positive")
-            page.select_option('select[data-setup="clustering"]', clustering)
-            page.select_option('select[data-setup="embedding"]', "tsne")
-            page.wait_for_selector(f'.cluster[data-cluster="{cluster}"]')
-            page.click(f'.cluster[data-cluster="{cluster}"]')
-            page.click('[data-mode="attribution"]')
-            page.wait_for_selector(".strip .token-sample .token-text")
-            page.wait_for_timeout(1500)
-            page.screenshot(path=str(args.out))
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
+    with explorer_page([args.demo_dir / "project-text.yaml"]) as page:
+        page.select_option('select[data-setup="category"]', "positive")
+        page.select_option('select[data-setup="clustering"]', clustering)
+        page.select_option('select[data-setup="embedding"]', "tsne")
+        page.wait_for_selector(f'.cluster[data-cluster="{cluster}"]')
+        page.click(f'.cluster[data-cluster="{cluster}"]')
+        page.click('[data-mode="attribution"]')
+        page.wait_for_selector(".strip .token-sample .token-text")
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(args.out))
     print(f"{args.out}: positive / {clustering} / cluster {cluster}")
     return 0
 

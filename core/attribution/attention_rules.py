@@ -43,26 +43,19 @@ IDENTITY_EPSILON = 1e-10
 VARIANTS = ("attn_lrp", "cp_lrp")
 
 
-class ScaleGradient(Function):
-    """Identity forward; the backward multiplies the gradient by a constant factor."""
+class ScaleGradients(Function):
+    """Identity forward of several tensors; the backward multiplies each one's gradient by its
+    factor (one autograd node for all, e.g. q, k and v)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, factor: float) -> torch.Tensor:  # type: ignore[override]
-        ctx.factor = factor
-        return x.view_as(x)
+    def forward(ctx: Any, factors: tuple[float, ...], *tensors: torch.Tensor) -> Any:  # type: ignore[override]
+        ctx.factors = factors
+        return tuple(t.view_as(t) for t in tensors)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        return grad * ctx.factor, None
-
-
-def scale_gradient(x: torch.Tensor, factor: float) -> torch.Tensor:
-    """``x`` whose gradient is multiplied by ``factor`` (0: detached)."""
-    if factor == 0.0:
-        return x.detach()
-    if factor == 1.0:
-        return x
-    return ScaleGradient.apply(x, factor)
+    def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple:  # type: ignore[override]
+        scaled = (None if g is None else g * f for g, f in zip(grads, ctx.factors))
+        return (None, *scaled)
 
 
 class IdentityRuleFunction(Function):
@@ -87,45 +80,38 @@ def identity_rule(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -
     return output
 
 
-def _reduced_dims(x: torch.Tensor, normalized_shape: Any) -> tuple[int, ...]:
-    count = 1 if isinstance(normalized_shape, int) else len(tuple(normalized_shape))
-    return tuple(range(x.dim() - count, x.dim()))
-
-
 class ConstantStatisticsNorm(Function):
     """LayerNorm (``centre=True``) or RMSNorm with its exact output and a backward that treats
-    ``1/std`` as a constant: ``g' = g ∘ w / std``, minus its mean for LayerNorm (the centring)."""
+    ``1/std`` as a constant: ``g' = g ∘ w / std``, minus its mean for LayerNorm (the centring).
+
+    ``statistics(x)`` returns the norm's output and ``1/std`` (keepdim over ``dims``) together, so
+    a kernel that computes both in one pass (``torch.native_layer_norm``) is used once."""
 
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: Any,
         x: torch.Tensor,
-        output: Callable[[torch.Tensor], torch.Tensor],
+        statistics: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
         dims: tuple[int, ...],
         weight: torch.Tensor | None,
-        eps: float,
         centre: bool,
     ) -> torch.Tensor:
-        result = output(x)
-        with torch.no_grad():
-            xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-            if centre:
-                square = xf.var(dim=dims, unbiased=False, keepdim=True)
-            else:
-                square = xf.pow(2).mean(dim=dims, keepdim=True)
-            rstd = torch.rsqrt(square + eps).to(x.dtype)
+        result, rstd = statistics(x)
         ctx.dims, ctx.centre = dims, centre
-        ctx.save_for_backward(rstd, weight)
+        ctx.save_for_backward(rstd.to(x.dtype), weight)
         return result
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple:  # type: ignore[override]
         rstd, weight = ctx.saved_tensors
-        g = grad if weight is None else grad * weight
-        g = g * rstd
+        g = grad * rstd if weight is None else grad * weight * rstd
         if ctx.centre:
             g = g - g.mean(dim=ctx.dims, keepdim=True)
-        return g, None, None, None, None, None
+        return g, None, None, None, None
+
+
+def _normalized_shape(normalized_shape: Any) -> list[int]:
+    return [normalized_shape] if isinstance(normalized_shape, int) else list(normalized_shape)
 
 
 def _layer_norm(func: Any, args: tuple, kwargs: dict, mode: FunctionInterceptor) -> Any:
@@ -135,8 +121,15 @@ def _layer_norm(func: Any, args: tuple, kwargs: dict, mode: FunctionInterceptor)
     if not is_signal(x) or is_signal(weight) or is_signal(bias):
         return NotImplemented
     eps = bound.get("eps", 1e-5)
-    dims = _reduced_dims(x, bound["normalized_shape"])
-    return ConstantStatisticsNorm.apply(x, lambda t: func(*args, **kwargs), dims, weight, eps, True)
+    shape = _normalized_shape(bound["normalized_shape"])
+    dims = tuple(range(x.dim() - len(shape), x.dim()))
+
+    def statistics(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # the kernel F.layer_norm runs, which also returns the 1/std it used
+        output, _, rstd = torch.native_layer_norm(t, shape, weight, bias, eps)
+        return output, rstd
+
+    return ConstantStatisticsNorm.apply(x, statistics, dims, weight, True)
 
 
 def _rms_norm(func: Any, args: tuple, kwargs: dict, mode: FunctionInterceptor) -> Any:
@@ -148,10 +141,14 @@ def _rms_norm(func: Any, args: tuple, kwargs: dict, mode: FunctionInterceptor) -
     eps = bound.get("eps")
     if eps is None:
         eps = torch.finfo(x.dtype).eps
-    dims = _reduced_dims(x, bound["normalized_shape"])
-    return ConstantStatisticsNorm.apply(
-        x, lambda t: func(*args, **kwargs), dims, weight, eps, False
-    )
+    shape = _normalized_shape(bound["normalized_shape"])
+    dims = tuple(range(x.dim() - len(shape), x.dim()))
+
+    def statistics(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tf = t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+        return func(*args, **kwargs), torch.rsqrt(tf.pow(2).mean(dim=dims, keepdim=True) + eps)
+
+    return ConstantStatisticsNorm.apply(x, statistics, dims, weight, False)
 
 
 def _bind(args: tuple, kwargs: dict, names: tuple[str, ...]) -> dict[str, Any]:
@@ -233,21 +230,29 @@ class AttentionVariant:
             a_marked, b_marked = bool(getattr(a, mark, False)), bool(getattr(b, mark, False))
             if a_marked != b_marked:  # the constant side: probabilities, or the gate
                 return (a.detach(), b) if a_marked else (a, b.detach())
-        return scale_gradient(a, 0.5), scale_gradient(b, 0.5)
+        return _scaled((a, b), (0.5, 0.5))
 
     def attention_inputs(self, q: Any, k: Any, v: Any) -> tuple[Any, Any, Any]:
         """q, k, v of a fused attention call with the variant's factors."""
         if self.conservative:
             return _detach(q), _detach(k), v
-        return _scaled(q, 0.25), _scaled(k, 0.25), _scaled(v, 0.5)
+        return _scaled((q, k, v), (0.25, 0.25, 0.5))
 
 
 def _detach(x: Any) -> Any:
     return x.detach() if is_signal(x) else x
 
 
-def _scaled(x: Any, factor: float) -> Any:
-    return scale_gradient(x, factor) if is_signal(x) else x
+def _scaled(values: tuple[Any, ...], factors: tuple[float, ...]) -> tuple[Any, ...]:
+    """``values`` with each signal's gradient multiplied by its factor (one autograd node)."""
+    signals = [i for i, value in enumerate(values) if is_signal(value)]
+    if not signals:
+        return values
+    views = ScaleGradients.apply(tuple(factors[i] for i in signals), *(values[i] for i in signals))
+    scaled = list(values)
+    for i, view in zip(signals, views):
+        scaled[i] = view
+    return tuple(scaled)
 
 
 def _matmul_like(positions: tuple[int, int], mark: str, variant: AttentionVariant) -> Any:

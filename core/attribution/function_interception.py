@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from relscope.core.attribution.rule import _MISSING
+from relscope.core.attribution.rule import _MISSING, restore_forward
 from relscope.core.errors import AttributionError
 
 #: a handler gets (func, args, kwargs, interceptor) and returns the result, or NotImplemented to
@@ -54,15 +54,16 @@ class FunctionInterceptor(TorchFunctionMode):
     def __torch_function__(
         self, func: Callable[..., Any], types: Any, args: tuple = (), kwargs: dict | None = None
     ) -> Any:
-        kwargs = kwargs or {}
         entry = self.handlers.get(func)
-        if entry is not None and torch.is_grad_enabled():
-            kind, handler = entry
-            result = handler(func, args, kwargs, self)
-            if result is not NotImplemented:
-                self.counts[kind] += 1
-                return result
-        return func(*args, **kwargs)
+        if entry is None or not torch.is_grad_enabled():  # most calls: no rule, no extra work
+            return func(*args) if kwargs is None else func(*args, **kwargs)
+        kwargs = kwargs or {}
+        kind, handler = entry
+        result = handler(func, args, kwargs, self)
+        if result is NotImplemented:
+            return func(*args, **kwargs)
+        self.counts[kind] += 1
+        return result
 
 
 class InterceptionHandle:
@@ -80,10 +81,7 @@ class InterceptionHandle:
         module, self.module = self.module, None
         if module is None:
             return
-        if self.previous is _MISSING:
-            module.__dict__.pop("forward", None)
-        else:
-            module.__dict__["forward"] = self.previous
+        restore_forward(module, self.previous)
 
 
 def intercept_forward(
@@ -102,12 +100,14 @@ def intercept_forward(
     inner = model.forward
     handle = InterceptionHandle(model, previous, make_interceptor)
 
+    parameters = list(model.parameters())  # fixed while intercepted; not walked per forward
+
     def forward(*args: Any, **kwargs: Any) -> Any:
         if not torch.is_grad_enabled():
             return inner(*args, **kwargs)
         interceptor = make_interceptor()
         handle.last = interceptor
-        frozen = [p for p in model.parameters() if p.requires_grad]
+        frozen = [p for p in parameters if p.requires_grad]
         for parameter in frozen:
             parameter.requires_grad_(False)
         try:

@@ -124,10 +124,13 @@ class GradientFormComposite(LayerMapComposite):
         super().__init__(layer_map=layer_map, canonizers=canonizers, zero_params=zero_params)
         self.layer_map = [(key, as_gradient_form(rule)) for key, rule in self.layer_map]
         self._interception: InterceptionHandle | None = None
+        self._handlers: dict[Any, tuple[str, Any]] | None = None
 
     def make_interceptor(self) -> FunctionInterceptor:
-        """A fresh interceptor with this variant's handler table (one per forward)."""
-        return FunctionInterceptor(attention_handlers(self.variant))
+        """A fresh interceptor (one per forward) with this variant's handler table (built once)."""
+        if self._handlers is None:
+            self._handlers = attention_handlers(self.variant)
+        return FunctionInterceptor(self._handlers)
 
     def register(self, model: nn.Module) -> None:
         """Attach the module rules, then run the model's forward inside the interceptor."""

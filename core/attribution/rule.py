@@ -70,6 +70,15 @@ class _RuleFunction(torch.autograd.Function):
         return None, ctx.rule.backward(RuleContext(ctx), grad_output)
 
 
+def restore_forward(module: nn.Module, previous: Any) -> None:
+    """Put back the instance ``forward`` that ``module`` had before (``_MISSING``: none, so the
+    class's ``forward`` applies again)."""
+    if previous is _MISSING:
+        module.__dict__.pop("forward", None)
+    else:
+        module.__dict__["forward"] = previous
+
+
 class RuleHandle:
     """Undoes one rule registration: restores the layer's forward and frees the rule's caches."""
 
@@ -84,10 +93,7 @@ class RuleHandle:
         module, self.module = self.module, None
         if module is None:
             return
-        if self.previous is _MISSING:
-            module.__dict__.pop("forward", None)
-        else:
-            module.__dict__["forward"] = self.previous
+        restore_forward(module, self.previous)
         if self.restore_inplace:
             module.inplace = True
         release = getattr(self.rule, "release", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import h5py
 
@@ -22,6 +23,34 @@ def open_hdf5(path: str | os.PathLike[str], what: str = "HDF5 file") -> h5py.Fil
     except OSError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataFormatError(f"{source}: not a readable {what} ({reason})") from None
+
+
+class PerProcessHdf5:
+    """Mixin for a source reading ``self.path``: one lazily opened read-only handle per process
+    (reopened after a fork, dropped when pickled), so it can go to DataLoader worker processes."""
+
+    path: Path
+    _file: h5py.File | None = None
+    _pid: int | None = None
+
+    def _handle(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():
+            self._file = open_hdf5(self.path, "input HDF5 file")
+            self._pid = os.getpid()
+        return self._file
+
+    def close(self) -> None:
+        """Close the HDF5 handle of this process."""
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = None
+        self._pid = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_file"] = None
+        state["_pid"] = None
+        return state
 
 
 def require(file: h5py.File, key: str, source: str) -> h5py.Dataset | h5py.Group:

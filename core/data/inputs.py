@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from relscope.core.data.chunk_blocks import BlockRows, DecodedBlockCache
-from relscope.core.data.hdf5 import member_names, open_hdf5, require, row_count
+from relscope.core.data.hdf5 import PerProcessHdf5, member_names, open_hdf5, require, row_count
 from relscope.core.data.label_map import LabelEntry, LabelMap
 from relscope.core.data.labels import Labels, read_labels
 from relscope.core.data.pixels import (
@@ -96,7 +96,7 @@ class InputSource:
         self.close()
 
 
-class Hdf5Inputs(InputSource):
+class Hdf5Inputs(PerProcessHdf5, InputSource):
     """An input HDF5 file: ``data`` as (N,C,H,W)/(N,H,W,C) or a group of samples, and ``label``."""
 
     def __init__(
@@ -133,8 +133,6 @@ class Hdf5Inputs(InputSource):
                 first = range(min(count, RANGE_GUESS_SAMPLES))
                 value_range = guess_value_range(self._raw(file, i) for i in first)
         self.value_range: tuple[float, float] = value_range
-        self._file: h5py.File | None = None
-        self._pid: int | None = None
 
     def _raw(self, file: h5py.File, index: int) -> np.ndarray:
         data = file["data"]
@@ -148,12 +146,6 @@ class Hdf5Inputs(InputSource):
         """Read samples one decoded chunk row at a time through ``cache`` (for a server reading
         sample after sample: each chunk is inflated once, not once per sample)."""
         self._blocks = BlockRows(cache, (str(self.path), "data"))
-
-    def _handle(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            self._file = open_hdf5(self.path, "input HDF5 file")
-            self._pid = os.getpid()
-        return self._file
 
     def raw(self, index: int) -> np.ndarray:
         """Sample ``index`` exactly as stored."""
@@ -181,17 +173,8 @@ class Hdf5Inputs(InputSource):
             )
         return to_unit_range(to_channels_last(sample), self.value_range)
 
-    def close(self) -> None:
-        """Close the HDF5 handle of this process."""
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file = None
-        self._pid = None
-
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_file"] = None
-        state["_pid"] = None
+        state = super().__getstate__()
         state["_blocks"] = None  # a cache stays with its process
         return state
 

@@ -15,7 +15,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from relscope.core.data.hdf5 import open_hdf5, require
+from relscope.core.data.hdf5 import PerProcessHdf5, open_hdf5, require
 from relscope.core.data.inputs import InputSource
 from relscope.core.data.label_map import LabelMap
 from relscope.core.data.labels import read_labels
@@ -71,7 +71,7 @@ def read_vocabulary(file: h5py.File, path: Path) -> list[str]:
     return [tokenizer.id_to_token(i) or "" for i in range(size)]
 
 
-class TokenInputs(InputSource):
+class TokenInputs(PerProcessHdf5, InputSource):
     """A token data set; ``sample(i)`` is the (2, T) int64 stack of ``input_ids`` and mask."""
 
     is_tokens = True
@@ -108,8 +108,6 @@ class TokenInputs(InputSource):
             if label_map is not None:
                 self._labels.check(label_map, source)
             self.length = int(ids.shape[1])
-        self._file: h5py.File | None = None
-        self._pid: int | None = None
 
     def _check_ids(self, ids: h5py.Dataset, mask: h5py.Dataset, source: str) -> None:
         size = len(self.vocabulary)
@@ -125,12 +123,6 @@ class TokenInputs(InputSource):
             values = np.asarray(mask[start : start + CHECK_ROWS])
             if not np.isin(values, (0, 1)).all():
                 raise DataFormatError(f"{source}: key 'attention_mask' must hold only 0 and 1")
-
-    def _handle(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            self._file = open_hdf5(self.path, "input HDF5 file")
-            self._pid = os.getpid()
-        return self._file
 
     def token_ids(self, index: int) -> np.ndarray:
         """``input_ids`` of sample ``index`` (T,) int64, padding included."""
@@ -159,19 +151,6 @@ class TokenInputs(InputSource):
             f"{self.path}: a token data set (key 'input_ids') has no images; attribute it with "
             "a token model (--model hf:<folder>)"
         )
-
-    def close(self) -> None:
-        """Close the HDF5 handle of this process."""
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file = None
-        self._pid = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_file"] = None
-        state["_pid"] = None
-        return state
 
 
 def write_token_file(

@@ -22,7 +22,8 @@ def register_commands(subparsers: Any) -> None:
         "heatmap",
         help="write one 8-bit palette PNG per attribution (recolourable later)",
         description="Sum each attribution over channels, normalise it and write it as a palette "
-        "PNG named heatmap-<row>.png; rows are positions along the first axis of 'attribution'.",
+        "PNG named heatmap-<row>.png; rows are positions along the first axis of 'attribution'. "
+        "Token attributions (N, T) with --data become HTML pages of coloured text instead.",
     )
     parser.add_argument("attribution", type=Path, help="HDF5 file with an 'attribution' dataset")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
@@ -34,6 +35,13 @@ def register_commands(subparsers: Any) -> None:
         default=None,
         metavar="ROW",
         help="rows to render: numbers or ranges like 4-9 (default: all)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="token attributions (N, T): the token data file they were computed on; writes one "
+        "HTML page per row (tokens-<row>.html) with each token coloured by its relevance",
     )
     parser.add_argument("--grid", type=Path, default=None, help="also write a grid PNG here")
     parser.add_argument("--ncols", type=int, default=None, help="grid columns (default: sqrt)")
@@ -87,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         if count == 0:
             raise HeatmapError(f"{where}: holds no attributions")
         rows = parse_rows(args.indices, count, where) if args.indices else range(count)
+        if rows_source.tokens or args.data is not None:
+            return _token_pages(args, handle, source, cmap, list(rows))
         index = handle["index"][()] if "index" in handle else None
         args.out.mkdir(parents=True, exist_ok=True)
         width = max(6, len(str(count - 1)))
@@ -105,4 +115,20 @@ def run(args: argparse.Namespace) -> int:
         write_bytes_atomic(args.grid, render_grid_png(tiles, cmap, ncols=args.ncols))
     grid_note = f" and grid {args.grid}" if args.grid is not None else ""
     print(f"wrote {len(rows)} heatmaps ({args.mode}, {cmap.name}) to {args.out}{grid_note}")
+    return 0
+
+
+def _token_pages(args: argparse.Namespace, handle: Any, source: str, cmap: Any, rows: list) -> int:
+    """Token attributions: one HTML page of coloured text per row (needs the token data file)."""
+    from relscope.core.token_heatmaps import write_token_heatmaps
+
+    if args.data is None:
+        raise HeatmapError(
+            f"{source}: holds token attributions (N, T); give the token data file they were "
+            "computed on with --data"
+        )
+    if args.grid is not None:
+        raise HeatmapError("--grid: token attributions are written as HTML pages, not a grid")
+    written = write_token_heatmaps(handle, source, args.data, args.out, cmap, args.mode, rows)
+    print(f"wrote {len(written)} token heatmaps ({args.mode}, {cmap.name}) to {args.out}")
     return 0

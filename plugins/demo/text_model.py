@@ -44,27 +44,25 @@ def train_text_classifier(
     """Train with Adam on (N, T) ids under their mask; deterministic for a given seed."""
     import torch
 
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
+    from relscope.plugins.demo.training import train_in_batches
+
     x = torch.from_numpy(np.asarray(ids, dtype=np.int64))
     m = torch.from_numpy(np.asarray(mask, dtype=np.int64))
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(len(x), generator=generator)
-        total = 0.0
-        for start in range(0, len(x), batch_size):
-            batch = order[start : start + batch_size]
-            optimizer.zero_grad()
-            loss = model(input_ids=x[batch], attention_mask=m[batch], labels=y[batch]).loss
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch)
-        if progress:
-            print(f"  epoch {epoch + 1:2d}/{epochs}  loss {total / len(x):.4f}", flush=True)
-    model.eval()
-    return model
+
+    def batch_loss(batch: Any) -> Any:
+        return model(input_ids=batch[0], attention_mask=batch[1], labels=batch[2]).loss
+
+    return train_in_batches(
+        model,
+        (x, m, y),
+        batch_loss,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        progress=progress,
+    )
 
 
 def text_accuracy(model: Any, ids: np.ndarray, mask: np.ndarray, labels: np.ndarray) -> float:
