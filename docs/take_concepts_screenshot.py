@@ -10,12 +10,10 @@ largest mean relevance, scrolls the panel into view and saves the page.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+from explorer_page import build_demo, explorer_page
 
 
 def main() -> int:
@@ -26,56 +24,33 @@ def main() -> int:
     )
     parser.add_argument("--demo-dir", type=Path, default=Path("demo-project"))
     args = parser.parse_args()
-    cli = [sys.executable, "-m", "relscope.core.cli"]
-    subprocess.run([*cli, "demo", "--no-serve", "--quiet", "--out", str(args.demo_dir)], check=True)
-    server = subprocess.Popen(
-        [*cli, "serve", str(args.demo_dir / "project-lrp.yaml"), "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url = ""
-        assert server.stdout is not None
-        for line in server.stdout:
-            if "serving" in line:
-                url = line.rsplit(" at ", 1)[1].strip()
-                break
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(url)
-            page.wait_for_function("() => document.body.dataset.ready === '1'")
-            page.wait_for_selector(".cluster")
-            page.wait_for_selector('[data-panel="concepts"] .concepts[data-available="1"]')
-            page.select_option('select[name="concept-layer"]', "6")
-            counts = page.eval_on_selector_all(
-                ".cluster",
-                "els => els.map(e => [+e.dataset.cluster, +e.querySelector('.cluster-count')"
-                ".textContent])",
-            )
-            cluster = max(counts, key=lambda item: item[1])[0]
-            page.click(f'.cluster[data-cluster="{cluster}"]')
-            page.click('[data-mode="overlay"]')
-            page.wait_for_timeout(1000)
-            page.locator(".concept-bar").first.click()
-            page.wait_for_selector(".canvas-stage[data-color-by='scores']")
-            page.wait_for_function(
-                """() => [...document.querySelectorAll('.concept-reference img')]
-                    .every((i) => i.complete && i.naturalWidth > 0)"""
-            )
-            focus = page.wait_for_selector('[data-panel="concepts"] .concepts[data-focus]')
-            channel = (focus.get_attribute("data-focus") or ":").split(":")[1]
-            page.eval_on_selector(
-                '[data-panel="concepts"]', "panel => panel.scrollIntoView({block: 'start'})"
-            )
-            page.wait_for_timeout(800)
-            page.screenshot(path=str(args.out))
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
+    build_demo(args.demo_dir)
+    with explorer_page([args.demo_dir / "project-lrp.yaml"]) as page:
+        page.wait_for_selector(".cluster")
+        page.wait_for_selector('[data-panel="concepts"] .concepts[data-available="1"]')
+        page.select_option('select[name="concept-layer"]', "6")
+        counts = page.eval_on_selector_all(
+            ".cluster",
+            "els => els.map(e => [+e.dataset.cluster, +e.querySelector('.cluster-count')"
+            ".textContent])",
+        )
+        cluster = max(counts, key=lambda item: item[1])[0]
+        page.click(f'.cluster[data-cluster="{cluster}"]')
+        page.click('[data-mode="overlay"]')
+        page.wait_for_timeout(1000)
+        page.locator(".concept-bar").first.click()
+        page.wait_for_selector(".canvas-stage[data-color-by='scores']")
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('.concept-reference img')]
+                .every((i) => i.complete && i.naturalWidth > 0)"""
+        )
+        focus = page.wait_for_selector('[data-panel="concepts"] .concepts[data-focus]')
+        channel = (focus.get_attribute("data-focus") or ":").split(":")[1]
+        page.eval_on_selector(
+            '[data-panel="concepts"]', "panel => panel.scrollIntoView({block: 'start'})"
+        )
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(args.out))
     print(f"{args.out}: cluster {cluster}, concept 6 #{channel}")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,6 +15,12 @@ os.environ["RELSCOPE_STRICT_PLUGINS"] = "1"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def default_sigint() -> None:
+    """Popen ``preexec_fn``: a child that takes SIGINT as Python does by default, even when this
+    suite was started in the background by a shell (which makes its children ignore SIGINT)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_relscope(

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from relscope.core.cli.main import main
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, default_sigint
 
 COUNT, BATCH = 96, 8
 
@@ -52,6 +52,7 @@ def _interrupted(out, sig):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     partial = out.with_name(out.name + ".partial")
     deadline = time.monotonic() + 120

@@ -17,7 +17,7 @@ import pytest
 from relscope.core.cli.main import main
 from relscope.core.data.attributions import write_attributions
 from relscope.plugins.demo.digits import write_digits
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, default_sigint
 
 INDICES = list(range(0, 26)) + list(range(1700, 1710))  # 36 samples, a gap in the middle
 BATCH = 4
@@ -71,6 +71,7 @@ def test_an_interrupted_evaluation_resumes_to_the_uninterrupted_result(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     partial = out.with_name(out.name + ".partial")
     deadline = time.monotonic() + 180

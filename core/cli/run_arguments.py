@@ -70,6 +70,26 @@ def add_batching_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_distributed_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """The torchrun flags of a data-set run: ``--distributed`` (``what`` says what a rank does),
+    ``--dist-backend`` and ``--dist-timeout``."""
+    dist_group = parser.add_argument_group("distributed (start with torchrun)")
+    dist_group.add_argument("--distributed", action="store_true", help=what)
+    dist_group.add_argument(
+        "--dist-backend",
+        choices=("gloo", "nccl"),
+        default="gloo",
+        help="torch.distributed backend; only coordination goes through it (default: gloo)",
+    )
+    dist_group.add_argument(
+        "--dist-timeout",
+        type=positive_int,
+        default=120,
+        metavar="MINUTES",
+        help="how long ranks wait for each other, e.g. for the slowest shard (default: 120)",
+    )
+
+
 def image_options(args: argparse.Namespace) -> Any:
     """The image-folder reading options given by :func:`add_data_arguments`."""
     from relscope.core.data.sources import ImageOptions

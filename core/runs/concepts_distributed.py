@@ -40,6 +40,7 @@ from relscope.core.runs.concepts_run import (
     check_layers,
     concepts_config,
 )
+from relscope.core.runs.distributed import gather_outcomes
 from relscope.core.runs.identity import canonical_config, config_differences, config_hash
 from relscope.core.runs.samples import Preprocessing, SampleDataset, collate
 from relscope.core.runs.shards import Shard, foreign_shard_files
@@ -191,16 +192,7 @@ def concepts_distributed(
             )
         except RelscopeError as exc:
             outcome = ConceptShardOutcome(group.rank, len(mine), error=str(exc))
-    outcomes = tuple(group.all_gather(outcome))
-    failed = [o.rank for o in outcomes if o.error is not None]
-    if failed:
-        if outcome.error is not None:
-            raise DistributedError(f"rank {group.rank}/{group.world_size}: {outcome.error}")
-        ranks = ", ".join(str(rank) for rank in failed)
-        raise DistributedError(
-            f"rank {group.rank}/{group.world_size}: stopped because rank(s) {ranks} failed; "
-            "finished batches are kept, rerun with --resume"
-        )
+    outcomes = gather_outcomes(group, outcome)
     joined = False
     if group.rank == 0:
         canonical = canonical_config(whole)

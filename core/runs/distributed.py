@@ -72,6 +72,22 @@ class ShardOutcome:
     error: str | None = None
 
 
+def gather_outcomes(group: Any, outcome: Any) -> tuple[Any, ...]:
+    """Every rank's outcome (each has ``rank`` and ``error``), gathered on every rank; a
+    DistributedError when any rank failed, naming this rank's error or the ranks that failed."""
+    outcomes = tuple(group.all_gather(outcome))
+    failed = [o.rank for o in outcomes if o.error is not None]
+    if failed:
+        if outcome.error is not None:
+            raise DistributedError(f"rank {group.rank}/{group.world_size}: {outcome.error}")
+        ranks = ", ".join(str(rank) for rank in failed)
+        raise DistributedError(
+            f"rank {group.rank}/{group.world_size}: stopped because rank(s) {ranks} failed; "
+            "finished batches are kept, rerun with --resume"
+        )
+    return outcomes
+
+
 @attrs.frozen
 class DistributedResult:
     """Every rank's outcome, and whether rank 0 (re)wrote the joined file."""
@@ -142,16 +158,7 @@ def attribute_distributed(
             )
         except RelscopeError as exc:
             outcome = ShardOutcome(group.rank, len(mine), error=str(exc))
-    outcomes = tuple(group.all_gather(outcome))
-    failed = [o.rank for o in outcomes if o.error is not None]
-    if failed:
-        if outcome.error is not None:
-            raise DistributedError(f"rank {group.rank}/{group.world_size}: {outcome.error}")
-        ranks = ", ".join(str(rank) for rank in failed)
-        raise DistributedError(
-            f"rank {group.rank}/{group.world_size}: stopped because rank(s) {ranks} failed; "
-            "finished batches are kept, rerun with --resume"
-        )
+    outcomes = gather_outcomes(group, outcome)
     joined = False
     if group.rank == 0:
         joined = join_shards(out, outcomes, inputs, config, indices, batch_size, target, seed)

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from relscope.core import hookimpl
-from relscope.core.cli.argument_types import parse_param, positive_int, target
+from relscope.core.cli.argument_types import parse_param, target
 from relscope.core.cli.run_arguments import (
     add_batching_arguments,
     add_data_arguments,
+    add_distributed_arguments,
     add_model_arguments,
     add_sample_arguments,
     batching,
@@ -78,25 +79,10 @@ def register_commands(subparsers: Any) -> None:
         "attribution_strategy is true_label for --target label, else predicted_label",
     )
     run_group.add_argument("--project-name", help="name shown for the project (default: data name)")
-    dist_group = parser.add_argument_group("distributed (start with torchrun)")
-    dist_group.add_argument(
-        "--distributed",
-        action="store_true",
-        help="attribute this torchrun rank's shard into OUT.shards/; rank 0 then joins the "
+    add_distributed_arguments(
+        parser,
+        "attribute this torchrun rank's shard into OUT.shards/; rank 0 then joins the "
         "shards into OUT (an HDF5 virtual-dataset file); see README: Running on a cluster",
-    )
-    dist_group.add_argument(
-        "--dist-backend",
-        choices=("gloo", "nccl"),
-        default="gloo",
-        help="torch.distributed backend; only coordination goes through it (default: gloo)",
-    )
-    dist_group.add_argument(
-        "--dist-timeout",
-        type=positive_int,
-        default=120,
-        metavar="MINUTES",
-        help="how long ranks wait for each other, e.g. for the slowest shard (default: 120)",
     )
     parser.set_defaults(func=run)
 

@@ -17,6 +17,7 @@ from relscope.core.cli.argument_types import parse_param, positive_int, target
 from relscope.core.cli.run_arguments import (
     add_batching_arguments,
     add_data_arguments,
+    add_distributed_arguments,
     add_model_arguments,
     add_sample_arguments,
     batching,
@@ -74,25 +75,10 @@ def register_commands(subparsers: Any) -> None:
         "--project", type=Path, help="reference the output from this project YAML (made if absent)"
     )
     run_group.add_argument("--project-name", help="name of a new project (default: data name)")
-    dist_group = parser.add_argument_group("distributed (start with torchrun)")
-    dist_group.add_argument(
-        "--distributed",
-        action="store_true",
-        help="compute this torchrun rank's shard into OUT.shards/; rank 0 then joins the shards "
+    add_distributed_arguments(
+        parser,
+        "compute this torchrun rank's shard into OUT.shards/; rank 0 then joins the shards "
         "into OUT (the top-k references and their heatmaps), equal to a single-process run",
-    )
-    dist_group.add_argument(
-        "--dist-backend",
-        choices=("gloo", "nccl"),
-        default="gloo",
-        help="torch.distributed backend; only coordination goes through it (default: gloo)",
-    )
-    dist_group.add_argument(
-        "--dist-timeout",
-        type=positive_int,
-        default=120,
-        metavar="MINUTES",
-        help="how long ranks wait for each other, e.g. for the slowest shard (default: 120)",
     )
     parser.set_defaults(func=run)
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from relscope.core.heatmap import heatmap_indices
+from relscope.core.token_html import token_colors
 from relscope.plugins.viewers.explorer.api_routes import analysis_category, context
 from relscope.plugins.viewers.explorer.query import (
     ApiError,
@@ -37,12 +37,6 @@ def _token_project(request: Request) -> ServedProject:
     return project
 
 
-def token_colors(relevance: np.ndarray, lut: np.ndarray) -> list[str]:
-    """``#rrggbb`` per token: the colour map at each token's symmetric heatmap index."""
-    indices = heatmap_indices(np.asarray(relevance, dtype=np.float64)[None, :])[0]
-    return ["#{:02x}{:02x}{:02x}".format(*lut[i]) for i in indices.tolist()]
-
-
 def sample_tokens(request: Request) -> Response:
     """``GET /api/projects/{id}/samples/{index}/tokens?colormap=``: the unmasked tokens, their
     relevance and colours (both null without an attribution)."""
@@ -57,7 +51,7 @@ def sample_tokens(request: Request) -> Response:
     if project.has_attribution(index):
         values = project.attribution(index)[mask]
         relevance = [float(v) for v in values]
-        colors = token_colors(values, cmap.lut)
+        colors = token_colors(values, cmap)
     return JSONResponse(
         {"index": index, "tokens": tokens, "relevance": relevance, "colors": colors},
         headers={"Cache-Control": "no-cache"},
