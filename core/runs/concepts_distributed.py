@@ -40,29 +40,17 @@ from relscope.core.runs.concepts_run import (
     check_layers,
     concepts_config,
 )
-from relscope.core.runs.distributed import gather_outcomes
+from relscope.core.runs.distributed import ShardOutcome, gather_outcomes
 from relscope.core.runs.identity import canonical_config, config_differences, config_hash
 from relscope.core.runs.samples import Preprocessing, SampleDataset, collate
 from relscope.core.runs.shards import Shard, foreign_shard_files
 
 
 @attrs.frozen
-class ConceptShardOutcome:
-    """What one rank did with its shard: samples in it, computed now, found done, its error."""
-
-    rank: int
-    samples: int
-    computed: int = 0
-    resumed_from: int = 0
-    already_complete: bool = False
-    error: str | None = None
-
-
-@attrs.frozen
 class ConceptsDistributedResult:
     """Every rank's outcome, whether rank 0 (re)wrote ``--out``, and this rank's shard file."""
 
-    outcomes: tuple[ConceptShardOutcome, ...]
+    outcomes: tuple[ShardOutcome, ...]
     joined: bool
     shard: Path
 
@@ -164,7 +152,7 @@ def concepts_distributed(
     shard = Shard(group.rank, group.world_size)
     mine = shard.indices(todo, size)
     path = shard.path(out)
-    outcome = ConceptShardOutcome(group.rank, len(mine), already_complete=not mine)
+    outcome = ShardOutcome(group.rank, len(mine), already_complete=not mine)
     if mine:
         job = ConceptsShardJob(
             attributor, inputs, layers, target, top_k, preprocessing, batching, init
@@ -183,7 +171,7 @@ def concepts_distributed(
                 batch_numbers=shard.batch_numbers(len(todo), size),
                 progress_label=f"concepts [rank {group.rank}/{group.world_size}]",
             )
-            outcome = ConceptShardOutcome(
+            outcome = ShardOutcome(
                 group.rank,
                 len(mine),
                 result.attributed,
@@ -191,7 +179,7 @@ def concepts_distributed(
                 result.already_complete,
             )
         except RelscopeError as exc:
-            outcome = ConceptShardOutcome(group.rank, len(mine), error=str(exc))
+            outcome = ShardOutcome(group.rank, len(mine), error=str(exc))
     outcomes = gather_outcomes(group, outcome)
     joined = False
     if group.rank == 0:

@@ -17,6 +17,15 @@ from relscope.core import Parameter, hookimpl, lazy
 from relscope.core.lazy_reference import implementation_attribute
 
 IMPLEMENTATION = "relscope.plugins.rules.named_composites"
+#: what every ε-based LRP composite accepts, in its signature's order (ε-γ-box puts its own first)
+LRP_PARAMETERS = (
+    Parameter("epsilon", "StabilizerLike", 1e-06),
+    Parameter("stabilizer", "StabilizerLike", 1e-06),
+    Parameter("layer_map", "Map"),
+    Parameter("first_map", "Map"),
+    Parameter("zero_params", "ZeroParams"),
+    Parameter("canonizers", "Any"),
+)
 
 
 @hookimpl
@@ -45,12 +54,7 @@ def register_composites(register: Any) -> None:
         "epsilon_alpha2_beta1",
         lazy(
             f"{IMPLEMENTATION}:EpsilonAlpha2Beta1",
-            Parameter("epsilon", "StabilizerLike", 1e-06),
-            Parameter("stabilizer", "StabilizerLike", 1e-06),
-            Parameter("layer_map", "Map"),
-            Parameter("first_map", "Map"),
-            Parameter("zero_params", "ZeroParams"),
-            Parameter("canonizers", "Any"),
+            *LRP_PARAMETERS,
         ),
         description="α2β1 on convolutions, ε on dense layers.",
     )
@@ -58,12 +62,7 @@ def register_composites(register: Any) -> None:
         "epsilon_alpha2_beta1_flat",
         lazy(
             f"{IMPLEMENTATION}:EpsilonAlpha2Beta1Flat",
-            Parameter("epsilon", "StabilizerLike", 1e-06),
-            Parameter("stabilizer", "StabilizerLike", 1e-06),
-            Parameter("layer_map", "Map"),
-            Parameter("first_map", "Map"),
-            Parameter("zero_params", "ZeroParams"),
-            Parameter("canonizers", "Any"),
+            *LRP_PARAMETERS,
         ),
         description="α2β1 on convolutions, ε on dense layers, flat on the first linear layer of any kind.",
     )
@@ -73,13 +72,9 @@ def register_composites(register: Any) -> None:
             f"{IMPLEMENTATION}:EpsilonGammaBox",
             Parameter("low", "Any"),
             Parameter("high", "Any"),
-            Parameter("epsilon", "StabilizerLike", 1e-06),
+            LRP_PARAMETERS[0],
             Parameter("gamma", "float", 0.25),
-            Parameter("stabilizer", "StabilizerLike", 1e-06),
-            Parameter("layer_map", "Map"),
-            Parameter("first_map", "Map"),
-            Parameter("zero_params", "ZeroParams"),
-            Parameter("canonizers", "Any"),
+            *LRP_PARAMETERS[1:],
         ),
         description="γ on convolutions, ε on dense layers, z^B (``low``, ``high``) on the first convolution.",
     )
@@ -87,12 +82,7 @@ def register_composites(register: Any) -> None:
         "epsilon_plus",
         lazy(
             f"{IMPLEMENTATION}:EpsilonPlus",
-            Parameter("epsilon", "StabilizerLike", 1e-06),
-            Parameter("stabilizer", "StabilizerLike", 1e-06),
-            Parameter("layer_map", "Map"),
-            Parameter("first_map", "Map"),
-            Parameter("zero_params", "ZeroParams"),
-            Parameter("canonizers", "Any"),
+            *LRP_PARAMETERS,
         ),
         description="z⁺ on convolutions, ε on dense layers.",
     )
@@ -100,12 +90,7 @@ def register_composites(register: Any) -> None:
         "epsilon_plus_flat",
         lazy(
             f"{IMPLEMENTATION}:EpsilonPlusFlat",
-            Parameter("epsilon", "StabilizerLike", 1e-06),
-            Parameter("stabilizer", "StabilizerLike", 1e-06),
-            Parameter("layer_map", "Map"),
-            Parameter("first_map", "Map"),
-            Parameter("zero_params", "ZeroParams"),
-            Parameter("canonizers", "Any"),
+            *LRP_PARAMETERS,
         ),
         description="z⁺ on convolutions, ε on dense layers, flat on the first linear layer of any kind.",
     )
