@@ -1,5 +1,6 @@
 """SpRAy at ImageNet shape: ``relscope analyze`` over many categories of 1,300 x 1,024 synthetic
-attributions, serial and on a 2-worker local Dask cluster, with the per-category overhead.
+attributions, on 2 local worker processes and on a 2-worker local Dask cluster (and serially),
+with the per-category overhead.
 
 Writes one attribution file (``--categories`` x ``--per-category`` samples of 1 x 32 x 32, rows
 grouped by category as an image folder gives them; each category has its own relevance shapes),
@@ -17,7 +18,7 @@ then runs the real command as a whole process (``--n-eigval 8 --n-neighbors 10 -
 - the extrapolation to ``--target`` categories (default 1,000) from the per-category time.
 
     .venv/bin/python benchmarks/spray_scale.py --categories 50
-    .venv/bin/python benchmarks/spray_scale.py --categories 1000 --modes serial dask
+    .venv/bin/python benchmarks/spray_scale.py --categories 1000 --modes workers dask
 
 Target: 1,000 categories in <= 15 min on 2 cores, <= 2 GiB. The machine may be shared: the load
 average is printed with every figure.
@@ -42,6 +43,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from spray import make_attributions  # noqa: E402  (the same synthetic attributions)
 
 OPTIONS = ["--n-eigval", "8", "--n-neighbors", "10", "--clusters", "2..10"]
+#: how each mode runs the command: its label and extra options
+MODES = {
+    "serial": ("serial, one process", []),
+    "workers": ("2 local worker processes x 1 thread", ["--workers", "2"]),
+    "dask": ("Dask, 2 workers x 1 thread", ["--dask-workers", "2"]),
+}
 CATEGORY_LINE = re.compile(
     r"relscope: \[(\d+)/\d+\] (\S+) \([^)]*\): (\d+) points, .*, ([\d.]+) s$"
 )
@@ -195,6 +202,8 @@ def anatomy(path: Path, per_category: int, target: int) -> None:
 
     from relscope.core.analysis.category_data import load_attributions
     from relscope.core.data.attributions import AttributionSet
+    from relscope.plugins.processors.embeddings import TSNE
+    from relscope.plugins.processors.exact_tsne_gradient import ExactGradient
     from relscope.plugins.processors.spray import Spray
 
     with threadpool_limits(1):
@@ -226,15 +235,21 @@ def anatomy(path: Path, per_category: int, target: int) -> None:
         started = time.perf_counter()
         start = initialization.spectral(p.P, random_state=0)
         spectral = time.perf_counter() - started
+        tsne = TSNE(n_jobs=1)  # the view's method and schedule for this many points
+        method, (early, plain) = tsne.gradient_method(len(vectors)), tsne.schedule(len(vectors))
+        gradient = ExactGradient() if method == "exact" else method
         started = time.perf_counter()
-        embedding = TSNEEmbedding(start, p, n_jobs=1, random_state=0)
-        embedding.optimize(100, exaggeration=12, momentum=0.5).optimize(250, momentum=0.8)
+        embedding = TSNEEmbedding(
+            start, p, n_jobs=1, random_state=0, negative_gradient_method=gradient
+        )
+        embedding.optimize(early, exaggeration=12, momentum=0.5).optimize(plain, momentum=0.8)
         descent = time.perf_counter() - started
     slowest = sorted(timings.items(), key=lambda item: -item[1])[:8]
     print(f"\none category in this process, 1 thread (load avg {load()}): rows read {read:.3f} s "
           "wall; CPU seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in slowest))  # fmt: skip
     print(f"    t-SNE set-up: affinities {affinities:.2f} s, spectral start {spectral:.2f} s; "
-          f"gradient descent (100 + 250 iterations) {descent:.2f} s (wall)")  # fmt: skip
+          f"gradient descent ({method}, {early} + {plain} iterations) {descent:.2f} s "
+          "(wall)")  # fmt: skip
     print(f"    the whole pipeline: {wall:.2f} s wall, {cpu:.2f} s CPU on one thread -> "
           f"{target:,} categories on 2 idle cores (2 workers): {cpu * target / 2 / 60:.1f} min "
           "of CPU-bound work, plus the fixed costs above")  # fmt: skip
@@ -245,9 +260,7 @@ def main() -> None:
     parser.add_argument("--categories", type=int, default=1000)
     parser.add_argument("--per-category", type=int, default=1300)
     parser.add_argument("--target", type=int, default=1000, help="categories to extrapolate to")
-    parser.add_argument(
-        "--modes", nargs="+", default=["serial", "dask"], choices=["serial", "dask"]
-    )
+    parser.add_argument("--modes", nargs="+", default=["workers", "dask"], choices=list(MODES))
     parser.add_argument("--threads", type=int, default=1, help="--threads of each run (1)")
     parser.add_argument("--anatomy-only", action="store_true", help="skip the whole-process runs")
     args = parser.parse_args()
@@ -262,11 +275,10 @@ def main() -> None:
         base = [sys.executable, "-m", "relscope.core.cli", "analyze", str(path), "--label-map",
                 str(labels), *OPTIONS, "--verbose", "--threads", str(args.threads)]  # fmt: skip
         for mode in [] if args.anatomy_only else args.modes:
-            extra = ["--dask-workers", "2"] if mode == "dask" else []
+            label, extra = MODES[mode]
             out = folder / f"analysis-{mode}.h5"
             result = run_command([*base, *extra, "--out", str(out)])
-            label = "serial" if mode == "serial" else "Dask, 2 workers x 1 thread"
-            report(label, result, args.categories, args.target, 2 if mode == "dask" else 1)
+            report(label, result, args.categories, args.target, 1 if mode == "serial" else 2)
             print(f"    analysis file {out.stat().st_size / 2**20:.1f} MiB")
         anatomy(path, args.per_category, args.target)
 

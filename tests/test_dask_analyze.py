@@ -13,18 +13,19 @@ import sys
 import textwrap
 from collections import Counter
 
-import numpy as np
 import pytest
 
 from relscope.core.analysis import Store
 from relscope.core.cli.main import main
 from relscope.core.data.analysis import read_analysis
-from tests.conftest import FIXTURES
+from tests.analysis_support import (
+    CATEGORIES,
+    analyze_arguments,
+    assert_same_analysis,
+    write_digits_attributions,
+)
 
 distributed = pytest.importorskip("distributed")
-
-SETTINGS = ["--n-eigval", "4", "--n-neighbors", "5", "--clusters", "2..3", "--threads", "1"]
-CATEGORIES = 10  # digits: 200 samples hold every class with >= 10 points
 
 #: a plugin whose Laplacian step (a task without pipeline parameters, so the replacement computes
 #: exactly the default) kills its own worker process the first time it runs anywhere (a marker
@@ -72,24 +73,7 @@ SERIAL = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def attributions(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dask-analyze")
-    sys.path.insert(0, str(FIXTURES))
-    try:
-        code = main(
-            ["attribute", "--model", "relscope_test_models:tiny_cnn", "--data", "builtin:digits",
-             "--composite", "epsilon_plus_flat", "--limit", "200", "--batch-size", "50",
-             "--workers", "0", "--quiet", "--out", str(folder / "attribution.h5"),
-             "--project", str(folder / "project.yaml")]
-        )  # fmt: skip
-    finally:
-        sys.path.remove(str(FIXTURES))
-    assert code == 0
-    return folder
-
-
-def _analyze(folder, out, *extra):
-    return ["analyze", str(folder / "attribution.h5"), "--label-map",
-            str(folder / "label-map.json"), "--out", str(out), *SETTINGS, *extra]  # fmt: skip
+    return write_digits_attributions(tmp_path_factory.mktemp("dask-analyze"))
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +81,7 @@ def serial(attributions):
     """The serial analysis, in a fresh interpreter: it must not import Dask."""
     out = attributions / "serial.h5"
     result = subprocess.run(
-        [sys.executable, "-c", SERIAL, *_analyze(attributions, out, "--quiet")],
+        [sys.executable, "-c", SERIAL, *analyze_arguments(attributions, out, "--quiet")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -108,46 +92,29 @@ def serial(attributions):
     return read_analysis(out)
 
 
-def _assert_equal(analysis, expected):
-    assert list(analysis.categories) == list(expected.categories)
-    assert len(expected.categories) == CATEGORIES
-    for name, want in expected.categories.items():
-        got = analysis.categories[name]
-        assert np.array_equal(got.index, want.index), name
-        for kind in ("embeddings", "clusterings", "eigenvalues"):
-            mine, theirs = getattr(got, kind), getattr(want, kind)
-            assert sorted(mine) == sorted(theirs), (name, kind)
-            for key, value in theirs.items():
-                if value is None:
-                    assert mine[key] is None
-                else:
-                    assert mine[key].dtype == value.dtype, (name, key)
-                    assert np.array_equal(mine[key], value), (name, kind, key)
-
-
 def test_two_local_workers_equal_the_serial_run_and_fill_the_shared_cache(
     attributions, serial, tmp_path, capsys
 ):
     cache = tmp_path / "cache.h5"
     out = tmp_path / "dask.h5"
-    code = main(_analyze(attributions, out, "--dask-workers", "2", "--cache", str(cache)))
+    code = main(analyze_arguments(attributions, out, "--dask-workers", "2", "--cache", str(cache)))
     err = capsys.readouterr().err
     assert code == 0, err
     assert "on a Dask cluster of 2 workers" in err
     assert len(re.findall(r"points in [\d.]+ s on .* pid (\d+)", err)) == CATEGORIES
-    _assert_equal(read_analysis(out), serial)
+    assert_same_analysis(read_analysis(out), serial)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.h5", "cache.h5.lock", "dask.h5"]
 
     # both workers wrote into the one cache: a serial run now computes nothing
     entries = len(Store(cache).keys())
     assert entries >= CATEGORIES * 8  # every step of every category
     again = tmp_path / "again.h5"
-    assert main(_analyze(attributions, again, "--cache", str(cache), "--verbose")) == 0
+    assert main(analyze_arguments(attributions, again, "--cache", str(cache), "--verbose")) == 0
     lines = capsys.readouterr().err.splitlines()
     statuses = [m.group(1) for m in map(re.compile(r": (cached|[\d.]+ s)$").search, lines) if m]
     assert statuses and set(statuses) == {"cached"}
     assert len(Store(cache).keys()) == entries
-    _assert_equal(read_analysis(again), serial)
+    assert_same_analysis(read_analysis(again), serial)
 
 
 def test_a_killed_worker_neither_loses_nor_duplicates_a_category(
@@ -170,7 +137,7 @@ def test_a_killed_worker_neither_loses_nor_duplicates_a_category(
     ) as cluster:
         result = subprocess.run(
             [sys.executable, "-m", "relscope.core.cli",
-             *_analyze(attributions, out, "--scheduler", cluster.scheduler_address,
+             *analyze_arguments(attributions, out, "--scheduler", cluster.scheduler_address,
                        "--task", "laplacian=kill_once_laplacian")],
             capture_output=True, text=True, timeout=300, env=dict(os.environ),
         )  # fmt: skip
@@ -183,7 +150,7 @@ def test_a_killed_worker_neither_loses_nor_duplicates_a_category(
     assert len(retried) == 1 and sum(per_category.values()) == CATEGORIES + 1
     pids = {pid for pid, digest in runs if digest == retried[0]}
     assert len(pids) == 2  # the retry ran in another process
-    _assert_equal(read_analysis(out), serial)  # each category once, as computed serially
+    assert_same_analysis(read_analysis(out), serial)  # each category once, as computed serially
 
 
 @pytest.mark.parametrize(
@@ -194,7 +161,7 @@ def test_without_dask_the_cluster_options_name_the_extra(
 ):
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if the extra were not installed
     out = tmp_path / "dask.h5"
-    assert main(_analyze(attributions, out, *option)) == 2
+    assert main(analyze_arguments(attributions, out, *option)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert f"{option[0]} needs Dask" in err and "pip install 'relscope[distributed]'" in err

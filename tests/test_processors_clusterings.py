@@ -83,9 +83,11 @@ def test_tsne_and_pca_views_keep_blobs_apart(blobs):
 
 def test_tsne_short_schedule_matches_opentsne_default_and_ignores_thread_count():
     points, _ = make_blobs(n_samples=1200, centers=5, n_features=6, random_state=0)
-    ours = TSNE(n_jobs=1).fit(points)  # spectral start, 100 + 250 iterations
-    # openTSNE's own default: PCA start, 250 + 500 iterations
-    default = TSNE(initialization="pca", early_exaggeration_iter=250, n_iter=500, n_jobs=1)
+    ours = TSNE(n_jobs=1).fit(points)  # spectral start, exact gradients, 50 + 200 iterations
+    # openTSNE's own default: PCA start, Barnes-Hut, 250 + 500 iterations
+    default = TSNE(
+        initialization="pca", early_exaggeration_iter=250, n_iter=500, method="bh", n_jobs=1
+    )
     default_map = default.fit(points)
     assert ours.kl_divergence <= 1.1 * default_map.kl_divergence
     assert not np.array_equal(np.asarray(ours), np.asarray(default_map))  # the schedule is used
@@ -98,7 +100,9 @@ def test_tsne_pca_start_with_openTSNE_schedule_is_exactly_openTSNE_default():
     from openTSNE import TSNE as OpenTSNE
 
     points, _ = make_blobs(n_samples=300, centers=3, n_features=6, random_state=1)
-    ours = TSNE(initialization="pca", early_exaggeration_iter=250, n_iter=500, n_jobs=1)(points)
+    ours = TSNE(
+        initialization="pca", early_exaggeration_iter=250, n_iter=500, method="bh", n_jobs=1
+    )(points)
     theirs = OpenTSNE(random_state=0, n_jobs=1, neighbors="exact", verbose=False).fit(points)
     np.testing.assert_array_equal(ours, np.asarray(theirs, dtype=np.float32))
 

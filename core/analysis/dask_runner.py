@@ -31,9 +31,9 @@ import logging
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
+from relscope.core.analysis.category_jobs import category_jobs, outcome_reporter
 from relscope.core.analysis.category_task import CategoryJob, CategoryOutcome, run_category_job
 from relscope.core.data.analysis import CategoryAnalysis
 from relscope.core.errors import DistributedError, ProcessorError
@@ -138,28 +138,7 @@ def analyse_on_dask(args: Any, recipe: Any, planned: list[tuple[Any, Any, str]])
     indices only) with the options of ``relscope analyze`` and gather their results."""
     import time
 
-    paths = tuple(str(Path(p).absolute()) for p in args.attribution)
-    cache = str(args.cache.absolute()) if args.cache is not None else None
-    jobs = [
-        CategoryJob(
-            entry.word_net_id, index, paths, recipe, cache, args.threads, name=args.pipeline
-        )
-        for entry, index, _ in planned
-    ]
-    names = {
-        entry.word_net_id: (entry.name, prefix, len(index)) for entry, index, prefix in planned
-    }
-
-    def report(outcome: Any, finished: int) -> None:
-        if args.quiet:
-            return
-        name, prefix, count = names[outcome.category]
-        print(
-            f"relscope: {prefix} ({name}): {count} points in {outcome.seconds:.2f} s on "
-            f"{outcome.host} pid {outcome.pid} ({finished}/{len(jobs)} done)",
-            file=sys.stderr,
-        )
-
+    jobs = category_jobs(args, recipe, planned, args.threads)
     started = time.perf_counter()
     with dask_client(args.dask_workers, args.scheduler) as client:
         workers = len(client.scheduler_info().get("workers", {}))
@@ -171,4 +150,5 @@ def analyse_on_dask(args: Any, recipe: Any, planned: list[tuple[Any, Any, str]])
                 f"{waiting}",
                 file=sys.stderr,
             )
+        report = outcome_reporter(args, planned)
         return run_jobs(client, jobs, retries=args.dask_retries, report=report)

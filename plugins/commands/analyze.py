@@ -1,7 +1,8 @@
 """``relscope analyze``: run an analysis pipeline (SpRAy by default) per category, write the file.
 
-Each category (label of the label map) is analysed on its own (one after the other, or as tasks
-on a Dask cluster with ``--dask-workers``/``--scheduler``); the outputs go to the analysis
+Each category (label of the label map) is analysed on its own (one after the other, side by
+side in local processes with ``--workers``, or as tasks on a Dask cluster with
+``--dask-workers``/``--scheduler``); the outputs go to the analysis
 HDF5 layout (``embedding/spectral`` with eigenvalues, ``embedding/tsne``, ``cluster/kmeans-NN``,
 ...) and, with ``--project``, into the project's ``analyses`` list.
 """
@@ -69,7 +70,15 @@ def register_commands(subparsers: Any) -> None:
         "--threads",
         type=positive_int,
         default=None,
-        help="BLAS/OpenMP threads per step (default: all cores; 1 on a busy shared machine)",
+        help="BLAS/OpenMP threads per step (default: all cores, shared out among --workers; "
+        "1 on a busy shared machine)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="analyse categories side by side in N local processes (default: 1, in this one)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument("--verbose", action="store_true", help="also time every pipeline step")
@@ -102,12 +111,15 @@ def run(args: argparse.Namespace) -> int:
     """Analyse every selected category and write the analysis file (and project entry)."""
     if args.dask_retries < 0:
         raise AnalyzeError(f"--dask-retries: expected at least 0, got {args.dask_retries}")
-    if args.dask_workers is not None or args.scheduler is not None:
+    on_dask = args.dask_workers is not None or args.scheduler is not None
+    if on_dask and args.workers > 1:
+        raise AnalyzeError("--workers: local worker processes or a Dask cluster, not both")
+    if on_dask:
         from relscope.core.analysis.dask_runner import import_distributed
 
         import_distributed("--scheduler" if args.scheduler is not None else "--dask-workers")
         return _run(args)  # --threads applies inside each worker's task
-    if args.threads is None:
+    if args.threads is None or args.workers > 1:
         return _run(args)
     from relscope.core.analysis.thread_limits import limit_threads
 
@@ -142,9 +154,11 @@ def _run(args: argparse.Namespace) -> int:
     )
     pipeline = recipe()  # built here too: a bad --task fails before any work
     if bool(args.features) == bool(args.attribution) or (
-        args.features and (args.scheduler or args.dask_workers)
+        args.features and (args.scheduler or args.dask_workers or args.workers > 1)
     ):
-        raise AnalyzeError("give attribution files or --features CONCEPTS.h5:LAYER (not on Dask)")
+        raise AnalyzeError(
+            "give attribution files or --features CONCEPTS.h5:LAYER (not with --workers or Dask)"
+        )
     if args.features:
         from relscope.core.analysis.concept_features import ConceptFeatures
 
@@ -173,6 +187,11 @@ def _run(args: argparse.Namespace) -> int:
         from relscope.core.analysis.dask_runner import analyse_on_dask
 
         results = analyse_on_dask(args, recipe, planned)
+    elif planned and args.workers > 1:
+        attributions.close()
+        from relscope.core.analysis.process_pool import analyse_in_processes
+
+        results = analyse_in_processes(args, recipe, planned)
     else:
         store = Store(args.cache) if args.cache is not None else None
         progress = AnalyzeProgress(len(planned), verbose=args.verbose, quiet=args.quiet)

@@ -2,7 +2,7 @@
 
 ``EigenEmbedding`` returns ``(eigenvalues, vectors)``: the ``n_eigval`` largest eigenvalues of the
 normalised affinity ``I - L`` (1 once per connected component, descending) and their eigenvectors.
-t-SNE is openTSNE's (FFT-accelerated, O(N) per iteration, from 10,000 points on); UMAP needs the
+t-SNE is openTSNE's (exact up to 3,000 points, FFT-accelerated from 10,000 on); UMAP needs the
 optional ``umap-learn`` package (``pip install relscope[umap]``).
 """
 
@@ -153,26 +153,42 @@ EXACT_NEIGHBORS_MAX_DIM = 32
 SPECTRAL_INIT_MIN_POINTS = 10
 
 
+#: up to this many points t-SNE's ``auto`` method computes every pair's repulsion exactly
+#: (``exact_tsne_gradient.py``): no slower than Barnes-Hut there, and exact, so a shorter schedule
+#: reaches a lower KL divergence (N = 1,300: 0.7 s of CPU for KL 0.139-0.158 against
+#: Barnes-Hut's 1.9 s for 0.147-0.167 with its 100 + 250 iterations)
+EXACT_GRADIENT_MAX_POINTS = 3000
+#: early-exaggeration and plain iterations when not given: exact gradients converge sooner
+SCHEDULES = {"exact": (50, 200), "bh": (100, 250), "fft": (100, 250)}
+
+
 @processor
 class TSNE(Processor):
-    """2-D t-SNE (openTSNE: Barnes-Hut below 10,000 points, FFT-accelerated from there on).
+    """2-D t-SNE on openTSNE (exact gradients up to 3,000 points, Barnes-Hut below 10,000, FFT
+    interpolation from there on).
 
     Default: a spectral start (Laplacian eigenmap of t-SNE's own affinities, so the map's global
-    layout is fixed before the gradient descent) and a short schedule of 100 early-exaggeration
-    and 250 plain iterations, with openTSNE's learning rate N / exaggeration (which adapts the
-    step to N). On SpRAy eigen-embeddings (one thread): N = 1,300 takes 1.8 s of CPU for KL 0.154
-    where the previous PCA start with 100 + 400 iterations took 3.4 s for 0.149 and openTSNE's
-    default (PCA start, 250 + 500) 4.6 s for 0.145; N = 8,000 takes 24 s for KL 0.381 against
-    33 s for 0.337; the 10-nearest-neighbour recall of the map stays 0.94 throughout.
-    ``TSNE(initialization="pca", early_exaggeration_iter=250, n_iter=500)`` is exactly
-    openTSNE's default (``benchmarks/spray.py`` measures both).
+    layout is fixed before the gradient descent), openTSNE's learning rate N / exaggeration
+    (which adapts the step to N) and a schedule that follows the method: 50 early-exaggeration
+    and 200 plain iterations with exact gradients, 100 + 250 with approximate ones. On SpRAy
+    eigen-embeddings (one thread): N = 1,300 takes 0.7 s of CPU for KL 0.139-0.158 where
+    Barnes-Hut with 100 + 250 takes 1.9 s for 0.147-0.167 and openTSNE's default (PCA start,
+    Barnes-Hut, 250 + 500) 4.6 s for 0.145; N = 8,000 (Barnes-Hut) takes 24 s for KL 0.381
+    against 33 s for 0.337 with openTSNE's default; the 10-nearest-neighbour recall of the map
+    stays 0.93-0.94 throughout.
+    ``TSNE(initialization="pca", early_exaggeration_iter=250, n_iter=500, method="bh")`` is
+    exactly openTSNE's default (``benchmarks/spray.py`` measures both).
     """
 
     perplexity: float = Param(float, 30.0, check=greater_than(0))
-    early_exaggeration_iter: int = Param(int, 100, check=at_least(0))
-    n_iter: int = Param(int, 250, check=at_least(1))
+    early_exaggeration_iter: int | None = Param(
+        (int, type(None)), None, check=at_least(0), help="None: by method (exact 50, else 100)"
+    )
+    n_iter: int | None = Param(
+        (int, type(None)), None, check=at_least(1), help="None: by method (exact 200, else 250)"
+    )
     initialization: str = Param(str, "spectral", check=one_of("spectral", "pca", "random"))
-    method: str = Param(str, "auto", check=one_of("auto", "fft", "bh"))
+    method: str = Param(str, "auto", check=one_of("auto", "exact", "bh", "fft"))
     seed: int = Param(int, 0)
     n_jobs: int = Param(int, -1, identifying=False)
 
@@ -184,26 +200,52 @@ class TSNE(Processor):
             return "random"
         return self.initialization
 
+    def gradient_method(self, n: int) -> str:
+        """The repulsion method used for ``n`` points: ``auto`` picks by size."""
+        if self.method != "auto":
+            return self.method
+        if n <= EXACT_GRADIENT_MAX_POINTS:
+            return "exact"
+        return "bh" if n < 10_000 else "fft"
+
+    def schedule(self, n: int) -> tuple[int, int]:
+        """(early-exaggeration, plain) iterations for ``n`` points."""
+        early, plain = SCHEDULES[self.gradient_method(n)]
+        return (
+            early if self.early_exaggeration_iter is None else self.early_exaggeration_iter,
+            plain if self.n_iter is None else self.n_iter,
+        )
+
     def fit(self, data: Any) -> Any:
         """openTSNE's embedding of ``data`` (an array that also carries ``kl_divergence``)."""
         from openTSNE import TSNE as OpenTSNE
 
+        from relscope.plugins.processors.exact_tsne_gradient import ExactGradient
+
         array = _points(data, "TSNE").astype(np.float64)
         n, dims = array.shape
         perplexity = min(self.perplexity, max((n - 1) / 3.0, 1.0))
+        threads = _threads(self.n_jobs)
+        method = self.gradient_method(n)
+        gradient: Any = ExactGradient(threads) if method == "exact" else method
+        early, plain = self.schedule(n)
         model = OpenTSNE(
             n_components=2,
             perplexity=perplexity,
-            early_exaggeration_iter=self.early_exaggeration_iter,
-            n_iter=self.n_iter,
+            early_exaggeration_iter=early,
+            n_iter=plain,
             random_state=self.seed,
-            n_jobs=_threads(self.n_jobs),
-            negative_gradient_method=self.method,  # auto: Barnes-Hut below 10,000 points
+            n_jobs=threads,
+            negative_gradient_method=gradient,
             neighbors="exact" if n < 1000 or dims <= EXACT_NEIGHBORS_MAX_DIM else "auto",
             initialization=self._start(n, dims),
             verbose=False,
         )
-        return model.fit(array)
+        try:
+            return model.fit(array)
+        finally:
+            if method == "exact":
+                gradient.close()
 
     def function(self, data: Any) -> Any:
         """An (N, 2) float32 t-SNE map of ``data``."""
