@@ -1,5 +1,6 @@
-"""The category jobs of a ``relscope analyze`` run handed to other processes, and the line
-reported as each one's result arrives: the same for a local process pool and a Dask cluster."""
+"""The category jobs of a ``relscope analyze`` run handed to other processes, the line reported
+as each one's result arrives, and how results and failures are taken in: the same for a local
+process pool and a Dask cluster."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from relscope.core.analysis.category_task import CategoryJob, CategoryOutcome
+from relscope.core.data.analysis import CategoryAnalysis
+from relscope.core.errors import ProcessorError, RelscopeError
 
 
 def category_jobs(
@@ -44,3 +47,35 @@ def outcome_reporter(
         )
 
     return report
+
+
+class Outcomes:
+    """The results of jobs as they arrive from other processes: each filed under its category,
+    reported, and the first failure raised as one line naming the category."""
+
+    def __init__(
+        self, jobs: Sequence[CategoryJob], report: Callable[[CategoryOutcome, int], None] | None
+    ) -> None:
+        if len({job.category for job in jobs}) != len(jobs):
+            raise ProcessorError("a category was given twice")
+        self.jobs = jobs
+        self.report = report
+        self.arrived: dict[str, CategoryOutcome] = {}
+
+    def add(self, outcome: CategoryOutcome) -> None:
+        """File ``outcome``; relscope's own error in the job stops the run (ProcessorError)."""
+        if outcome.error is not None:
+            raise ProcessorError(f"category {outcome.category}: {outcome.error}")
+        self.arrived[outcome.category] = outcome
+        if self.report is not None:
+            self.report(outcome, len(self.arrived))
+
+    @staticmethod
+    def crashed(job: CategoryJob, exc: BaseException, error: type[RelscopeError]) -> RelscopeError:
+        """The one-line ``error`` for a job that raised ``exc`` instead of returning."""
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return error(f"category {job.category}: {type(exc).__name__}: {reason}")
+
+    def results(self) -> dict[str, CategoryAnalysis]:
+        """Every job's analysis by category, in the order of the jobs."""
+        return {job.category: self.arrived[job.category].analysis for job in self.jobs}

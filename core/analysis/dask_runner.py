@@ -33,10 +33,10 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from relscope.core.analysis.category_jobs import category_jobs, outcome_reporter
+from relscope.core.analysis.category_jobs import Outcomes, category_jobs, outcome_reporter
 from relscope.core.analysis.category_task import CategoryJob, CategoryOutcome, run_category_job
 from relscope.core.data.analysis import CategoryAnalysis
-from relscope.core.errors import DistributedError, ProcessorError
+from relscope.core.errors import DistributedError
 
 #: how to get Dask, named in the error when it is missing
 EXTRA = "pip install 'relscope[distributed]'"
@@ -99,8 +99,7 @@ def run_jobs(
     failing category cancels the rest and raises (ProcessorError for relscope's own errors).
     """
     distributed = import_distributed("--dask-workers/--scheduler")
-    if len({job.category for job in jobs}) != len(jobs):
-        raise DistributedError("a category was given twice")
+    outcomes = Outcomes(jobs, report)
     run = uuid.uuid4().hex[:12]
     futures = {
         client.submit(
@@ -112,25 +111,17 @@ def run_jobs(
         ): job
         for number, job in enumerate(jobs)
     }
-    outcomes: dict[str, CategoryOutcome] = {}
     try:
         for future in distributed.as_completed(futures):
             job = futures[future]
             try:
                 outcome = future.result()
             except Exception as exc:  # the task's own exception after its retries, KilledWorker
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                raise DistributedError(
-                    f"category {job.category}: {type(exc).__name__}: {reason}"
-                ) from None
-            if outcome.error is not None:
-                raise ProcessorError(f"category {job.category}: {outcome.error}")
-            outcomes[job.category] = outcome
-            if report is not None:
-                report(outcome, len(outcomes))
+                raise Outcomes.crashed(job, exc, DistributedError) from None
+            outcomes.add(outcome)
     finally:
         client.cancel([f for f in futures if not f.done()])
-    return {job.category: outcomes[job.category].analysis for job in jobs}
+    return outcomes.results()
 
 
 def analyse_on_dask(args: Any, recipe: Any, planned: list[tuple[Any, Any, str]]) -> dict[str, Any]:

@@ -21,10 +21,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from relscope.core.analysis.category_jobs import category_jobs, outcome_reporter
+from relscope.core.analysis.category_jobs import Outcomes, category_jobs, outcome_reporter
 from relscope.core.analysis.category_task import CategoryJob, CategoryOutcome, run_category_job
 from relscope.core.data.analysis import CategoryAnalysis
-from relscope.core.errors import AnalyzeError, ProcessorError
+from relscope.core.errors import AnalyzeError
 
 
 def worker_threads(workers: int, threads: int | None) -> int:
@@ -44,9 +44,7 @@ def run_in_processes(
     ``report(outcome, finished)`` is called here as each category arrives. The first failure
     cancels the jobs not yet started and raises (ProcessorError for relscope's own errors).
     """
-    if len({job.category for job in jobs}) != len(jobs):
-        raise AnalyzeError("a category was given twice")
-    outcomes: dict[str, CategoryOutcome] = {}
+    outcomes = Outcomes(jobs, report)
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context)
     try:
@@ -65,18 +63,11 @@ def run_in_processes(
                         "memory); run again with fewer --workers"
                     ) from None
                 except Exception as exc:  # an unexpected error inside the job, as on Dask
-                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                    raise AnalyzeError(
-                        f"category {job.category}: {type(exc).__name__}: {reason}"
-                    ) from None
-                if outcome.error is not None:
-                    raise ProcessorError(f"category {job.category}: {outcome.error}")
-                outcomes[job.category] = outcome
-                if report is not None:
-                    report(outcome, len(outcomes))
+                    raise Outcomes.crashed(job, exc, AnalyzeError) from None
+                outcomes.add(outcome)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return {job.category: outcomes[job.category].analysis for job in jobs}
+    return outcomes.results()
 
 
 def analyse_in_processes(
