@@ -186,9 +186,11 @@ def report(mode: str, result: dict, categories: int, target: int, workers: int) 
     fixed_start = result["wall"] - analysis if phase else float("nan")
     cluster = ready[-1] if ready else 0.0
     tail = analysis - cluster - loop if phase else float("nan")
-    print(f"    fixed: start-up and reading the label map / file index {fixed_start:.1f} s, Dask "
-          f"cluster start {cluster:.1f} s, after the categories (HDF5 write of the analysis file"
-          f"{', scheduling' if workers > 1 else ''}) {tail:.1f} s")  # fmt: skip
+    started = f", Dask cluster start {cluster:.1f} s" if ready else ""
+    after = "worker start-up, scheduling, gathering and " if workers > 1 else ""
+    print(f"    fixed: start-up and reading the label map / file index {fixed_start:.1f} s"
+          f"{started}; beyond the categories' own time ({after}the HDF5 write of the analysis "
+          f"file) {tail:.1f} s")  # fmt: skip
     rate = (analysis - cluster) / max(len(per_category), 1)  # seconds of the run per category
     estimate = fixed_start + cluster + rate * target
     print(f"    extrapolated to {target:,} categories: {rate:.2f} s per category of the run -> "
