@@ -288,6 +288,16 @@ class AttributionSet:
         for file in self.files:
             file.attributions.blocks = BlockRows(cache, (str(file.path), "attribution"))
 
+    def start_read_ahead(self) -> int:
+        """Queue every file's ``attribution`` dataset for the block cache's background
+        read-ahead (a server calls this when it starts); returns how many were queued."""
+        queued = 0
+        for file in self.files:
+            blocks = file.attributions.blocks
+            if blocks is not None and file.attributions.names is None:
+                queued += blocks.read_ahead(file.handle()["attribution"])
+        return queued
+
     def close(self) -> None:
         """Close every file handle of this process."""
         for file in self.files:

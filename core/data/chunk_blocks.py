@@ -14,16 +14,18 @@ values.
 
 from __future__ import annotations
 
+import functools
 import itertools
-import os
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 import h5py
 import numpy as np
+
+from relscope.core.data.read_ahead import ReadAhead
 
 try:  # ISA-L's inflate (optional extra ``explorer``): about twice zlib's speed, same bytes, no GIL
     from isal.isal_zlib import IsalError as _InflateError
@@ -56,13 +58,23 @@ class DecodedBlockCache:
 
     A block larger than a quarter of ``max_bytes`` is decoded for its reader and not kept.
     ``decodes`` counts the decodes run (cache misses). With ``read_ahead_bytes``, a dataset whose
-    decoded size is at most that is decoded whole in the background after its first read, as long
-    as it fits without evicting anything (a person's next click finds its sample decoded).
+    decoded size is at most that is decoded whole in the background (:class:`ReadAhead`, started
+    by :meth:`BlockRows.read_ahead` or else by its first read), as long as it fits without evicting
+    anything and the datasets read ahead stay within ``read_ahead_budget`` (default: half of
+    ``max_bytes``), so a person's next click finds its sample decoded.
     """
 
-    def __init__(self, max_bytes: int = CACHE_BYTES, read_ahead_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        max_bytes: int = CACHE_BYTES,
+        read_ahead_bytes: int = 0,
+        read_ahead_budget: int | None = None,
+    ) -> None:
         self.max_bytes = max_bytes
         self.read_ahead_bytes = read_ahead_bytes
+        budget = max_bytes // 2 if read_ahead_budget is None else read_ahead_budget
+        #: the background decoder of small datasets (None without ``read_ahead_bytes``)
+        self.read_ahead = ReadAhead(read_ahead_bytes, budget) if read_ahead_bytes else None
         self._items: OrderedDict[Hashable, np.ndarray] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
@@ -147,6 +159,22 @@ class DecodedBlockCache:
             while self._size > self.max_bytes:
                 _, evicted = self._items.popitem(last=False)
                 self._size -= evicted.nbytes
+
+    def decode_if_absent(self, key: Hashable, decode: Callable[[], np.ndarray]) -> bool:
+        """Decode and keep the block of ``key`` unless it is held or being decoded; True when this
+        call decoded it (the read-ahead's step: it never waits on a request's decode)."""
+        with self._lock:
+            if key in self._items or key in self._pending:
+                return False
+            self._pending[key] = threading.Event()
+        try:
+            block = decode()
+            block.flags.writeable = False
+            self._keep(key, block)
+            return True
+        finally:
+            with self._lock:
+                self._pending.pop(key).set()
 
     def get_or_decode(self, key: Hashable, decode: Callable[[], np.ndarray]) -> np.ndarray:
         """The block of ``key`` (read-only), decoding it once while other callers wait."""
@@ -341,12 +369,13 @@ class BlockRows:
     def __init__(self, cache: DecodedBlockCache, key: Hashable) -> None:
         self.cache = cache
         self.key = key
-        self._ahead: threading.Thread | None = None
-        self._ahead_lock = threading.Lock()
+        self._ahead: bool | None = None  # whether the read-ahead took this dataset, once asked
         self._prefix: bool | None = None
 
-    def _block(self, dataset: h5py.Dataset, start: int, rows_per_chunk: int) -> np.ndarray:
-        """The whole decoded block at ``start`` (finishing a partly inflated one)."""
+    def _decoder(
+        self, dataset: h5py.Dataset, start: int, rows_per_chunk: int
+    ) -> Callable[[], np.ndarray]:
+        """The decode of the whole block at ``start`` (finishing a partly inflated one)."""
         stop = min(start + rows_per_chunk, dataset.shape[0])
         key = (self.key, start)
 
@@ -360,7 +389,13 @@ class BlockRows:
             self.cache.counted()
             return read_block(dataset, start, stop)
 
-        return self.cache.get_or_decode(key, decode)
+        return decode
+
+    def _block(self, dataset: h5py.Dataset, start: int, rows_per_chunk: int) -> np.ndarray:
+        """The whole decoded block at ``start``, decoded once whoever asks."""
+        return self.cache.get_or_decode(
+            (self.key, start), self._decoder(dataset, start, rows_per_chunk)
+        )
 
     def _partial_row(self, dataset: h5py.Dataset, row: int, start: int, stop: int) -> np.ndarray:
         """Row ``row`` through the block's partial inflate; the block is kept once complete."""
@@ -377,19 +412,31 @@ class BlockRows:
         if rows_per_chunk is None or dataset.is_virtual:
             return np.asarray(dataset[row])
         start = (row // rows_per_chunk) * rows_per_chunk
-        stop = min(start + rows_per_chunk, dataset.shape[0])
         block = self.cache.get((self.key, start))
-        if block is None and self._prefix_worth(dataset, start, row - start, stop - start):
+        if block is not None:
+            return np.array(block[row - start])
+        ahead = self.cache.read_ahead
+        if ahead is not None:
+            ahead.request_started()  # the read-ahead waits while requests decode
+        try:
+            value = self._decoded_row(dataset, row, start, rows_per_chunk)
+        finally:
+            if ahead is not None:
+                ahead.request_finished()
+        self.read_ahead(dataset)
+        return value
+
+    def _decoded_row(
+        self, dataset: h5py.Dataset, row: int, start: int, rows_per_chunk: int
+    ) -> np.ndarray:
+        """Row ``row`` of a block not held: through a partial inflate when that is worth it."""
+        stop = min(start + rows_per_chunk, dataset.shape[0])
+        if self._prefix_worth(dataset, start, row - start, stop - start):
             try:
-                value = self._partial_row(dataset, row, start, stop)
+                return self._partial_row(dataset, row, start, stop)
             except _READ_ERRORS:
                 self.cache.take_partial((self.key, start))  # decode it whole below instead
-            else:
-                self._start_read_ahead(dataset, rows_per_chunk)
-                return value
-        if block is None:
-            block = self._block(dataset, start, rows_per_chunk)
-        self._start_read_ahead(dataset, rows_per_chunk)
+        block = self._block(dataset, start, rows_per_chunk)
         return np.array(block[row - start])
 
     def _prefix_worth(self, dataset: h5py.Dataset, start: int, offset: int, rows: int) -> bool:
@@ -405,34 +452,24 @@ class BlockRows:
         reached = partial.decoded_rows if partial is not None else 0
         return offset < reached or offset + 1 <= rows * PREFIX_FRACTION
 
-    def _start_read_ahead(self, dataset: h5py.Dataset, rows_per_chunk: int) -> None:
-        limit = self.cache.read_ahead_bytes
-        if self._ahead is not None or not limit or dataset.nbytes > limit:
-            return
-        with self._ahead_lock:
-            if self._ahead is not None:
-                return
-            self._ahead = threading.Thread(
-                target=self._read_ahead,
-                args=(dataset, rows_per_chunk),
-                name=f"read-ahead {self.key}",
-                daemon=True,
-            )
-            self._ahead.start()
+    def read_ahead(self, dataset: h5py.Dataset) -> bool:
+        """Queue ``dataset`` (read through this reader) for the cache's background read-ahead;
+        True when it is queued (small enough, within the budget, chunked)."""
+        if self._ahead is not None:
+            return self._ahead
+        ahead = self.cache.read_ahead
+        if ahead is None or dataset.chunks is None or dataset.is_virtual:
+            return False
+        self._ahead = ahead.add(self.key, dataset.nbytes, lambda: self._blocks(dataset))
+        return self._ahead
 
-    def _read_ahead(self, dataset: h5py.Dataset, rows_per_chunk: int) -> None:
-        """Decode every block of ``dataset`` that still fits, at a lower CPU priority than the
-        threads answering requests."""
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except (AttributeError, OSError):
-            pass
-        try:
-            block_bytes = dataset.nbytes * min(rows_per_chunk, dataset.shape[0])
-            block_bytes //= max(dataset.shape[0], 1)
-            for start in range(0, dataset.shape[0], rows_per_chunk):
-                if not self.cache.has_room(block_bytes):
-                    return
-                self._block(dataset, start, rows_per_chunk)
-        except Exception:  # the file was closed under it: a request will say what is wrong
-            return
+    def _blocks(self, dataset: h5py.Dataset) -> Iterator[Callable[[], bool]]:
+        """One read-ahead step per block of ``dataset``, while the cache has room for it."""
+        rows_per_chunk = dataset.chunks[0]
+        block_bytes = dataset.nbytes * min(rows_per_chunk, dataset.shape[0])
+        block_bytes //= max(dataset.shape[0], 1)
+        for start in range(0, dataset.shape[0], rows_per_chunk):
+            if not self.cache.has_room(block_bytes):
+                return
+            decode = self._decoder(dataset, start, rows_per_chunk)
+            yield functools.partial(self.cache.decode_if_absent, (self.key, start), decode)

@@ -147,6 +147,13 @@ class Hdf5Inputs(PerProcessHdf5, InputSource):
         sample after sample: each chunk is inflated once, not once per sample)."""
         self._blocks = BlockRows(cache, (str(self.path), "data"))
 
+    def start_read_ahead(self) -> bool:
+        """Queue the ``data`` dataset for the block cache's background read-ahead (a server
+        calls this when it starts); True when queued (a cache with read-ahead, small enough)."""
+        if self._blocks is None or self._names is not None:
+            return False
+        return self._blocks.read_ahead(self._handle()["data"])
+
     def raw(self, index: int) -> np.ndarray:
         """Sample ``index`` exactly as stored."""
         return self._raw(self._handle(), self._check_index(index))

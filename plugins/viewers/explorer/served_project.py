@@ -42,13 +42,17 @@ def _files_version(paths: Iterable[Path]) -> str:
 
 #: decoded chunk rows kept for all the projects served together, in bytes
 BLOCK_CACHE_BYTES = 64 * 1024 * 1024
-#: a data set or attribution dataset decoding to at most this is decoded whole after its first read
+#: a data set or attribution dataset decoding to at most this is decoded whole in the background
 READ_AHEAD_BYTES = 16 * 1024 * 1024
+#: at most this much of all the projects served together is read ahead, in bytes
+READ_AHEAD_BUDGET = 32 * 1024 * 1024
 
 
 def explorer_block_cache() -> DecodedBlockCache:
     """The explorer's cache of decoded chunk rows (bounded; small files are read ahead)."""
-    return DecodedBlockCache(BLOCK_CACHE_BYTES, read_ahead_bytes=READ_AHEAD_BYTES)
+    return DecodedBlockCache(
+        BLOCK_CACHE_BYTES, read_ahead_bytes=READ_AHEAD_BYTES, read_ahead_budget=READ_AHEAD_BUDGET
+    )
 
 
 class ServedProject:
@@ -206,8 +210,17 @@ class ServedProject:
             "analyses": analyses,
         }
 
+    def start_read_ahead(self) -> None:
+        """Queue the attribution and input datasets for background decoding (small ones only,
+        attributions first: heatmaps are the first views), so first clicks find them decoded."""
+        for source in (self.attributions, self.inputs):
+            if hasattr(source, "start_read_ahead"):
+                source.start_read_ahead()
+
     def close(self) -> None:
-        """Close the project's open files."""
+        """Stop the read-ahead and close the project's open files."""
+        if self.blocks.read_ahead is not None:
+            self.blocks.read_ahead.stop()
         self.inputs.close()
         if self.attributions is not None:
             self.attributions.close()
