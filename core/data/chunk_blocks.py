@@ -40,7 +40,7 @@ except ImportError:  # pragma: no cover - exercised where isal is not installed
 #: default bound of the decoded blocks one cache keeps, in bytes
 CACHE_BYTES = 64 * 1024 * 1024
 #: the deflate decoder used unless a caller names one (ISA-L's where installed, else zlib's)
-INFLATE: Callable[[bytes], bytes] = _fast_inflate
+INFLATE: Callable[..., bytes] = _fast_inflate
 #: the streaming decoder of partial blocks: zlib's stops after ``max_length`` bytes (ISA-L's
 #: inflates whole deflate blocks whatever it is asked for)
 INFLATER: Callable[[], Any] = zlib.decompressobj
@@ -211,15 +211,23 @@ def _filters(dataset: h5py.Dataset) -> list[int] | None:
 
 
 def _decode_chunk(
-    raw: bytes, mask: int, codes: list[int], dtype: np.dtype, inflate: Callable[[bytes], bytes]
+    raw: bytes,
+    mask: int,
+    codes: list[int],
+    dtype: np.dtype,
+    inflate: Callable[..., bytes],
+    nbytes: int,
 ) -> np.ndarray:
-    """One stored chunk back to its elements: the filters undone in reverse pipeline order."""
+    """One stored chunk of ``nbytes`` decoded back to its elements: the filters undone in reverse
+    pipeline order. The inflater is given the decoded size, so it inflates into one buffer in one
+    call outside the GIL (with its default buffer it takes the GIL back to grow it, and threads
+    decoding side by side then run one at a time)."""
     data = raw
     for position in reversed(range(len(codes))):
         if mask & (1 << position):
             continue  # this filter was skipped for this chunk
         if codes[position] == h5py.h5z.FILTER_DEFLATE:
-            data = inflate(data)
+            data = inflate(data, bufsize=nbytes)
         else:  # shuffle: byte k of every element stored together
             size = dtype.itemsize
             planes = np.frombuffer(data, dtype=np.uint8)
@@ -230,11 +238,12 @@ def _decode_chunk(
 
 
 def read_block(
-    dataset: h5py.Dataset, start: int, stop: int, inflate: Callable[[bytes], bytes] | None = None
+    dataset: h5py.Dataset, start: int, stop: int, inflate: Callable[..., bytes] | None = None
 ) -> np.ndarray:
     """Rows ``start:stop`` of ``dataset`` (one chunk row), decoded from the raw chunks where the
     filters allow, else read by h5py; equal to ``dataset[start:stop]`` either way. ``inflate``
-    replaces the deflate decoder (default :data:`INFLATE`)."""
+    replaces the deflate decoder (default :data:`INFLATE`; called as ``inflate(data, bufsize=n)``
+    like ``zlib.decompress``)."""
     inflate = inflate or INFLATE
     codes = _filters(dataset)
     if codes is None:
@@ -242,11 +251,13 @@ def read_block(
     chunk = dataset.chunks
     shape = dataset.shape
     block = np.empty((stop - start, *shape[1:]), dtype=dataset.dtype)
+    chunk_bytes = int(np.prod(chunk, dtype=np.int64)) * dataset.dtype.itemsize
     corners = itertools.product(*(range(0, size, step) for size, step in zip(shape[1:], chunk[1:])))
     try:
         for corner in corners:
             mask, raw = dataset.id.read_direct_chunk((start, *corner))
-            values = _decode_chunk(raw, mask, codes, dataset.dtype, inflate).reshape(chunk)
+            values = _decode_chunk(raw, mask, codes, dataset.dtype, inflate, chunk_bytes)
+            values = values.reshape(chunk)
             target = tuple(
                 slice(at, min(at + step, size))
                 for at, step, size in zip(corner, chunk[1:], shape[1:])

@@ -19,7 +19,14 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from relscope.core.data.chunk_blocks import BlockRows, DecodedBlockCache
-from relscope.core.data.hdf5 import PerProcessHdf5, member_names, open_hdf5, require, row_count
+from relscope.core.data.hdf5 import (
+    NodeLookup,
+    PerProcessHdf5,
+    member_names,
+    open_hdf5,
+    require,
+    row_count,
+)
 from relscope.core.data.label_map import LabelEntry, LabelMap
 from relscope.core.data.labels import Labels, read_labels
 from relscope.core.data.pixels import (
@@ -108,6 +115,7 @@ class Hdf5Inputs(PerProcessHdf5, InputSource):
         self.path = Path(path)
         self.label_map = label_map
         self._blocks: BlockRows | None = None
+        self._data = NodeLookup("data")
         source = str(path)
         with open_hdf5(path, "input HDF5 file") as file:
             data = require(file, "data", source)
@@ -135,7 +143,7 @@ class Hdf5Inputs(PerProcessHdf5, InputSource):
         self.value_range: tuple[float, float] = value_range
 
     def _raw(self, file: h5py.File, index: int) -> np.ndarray:
-        data = file["data"]
+        data = self._data(file)
         if self._names is not None:
             return np.asarray(data[self._names[index]][()])
         if self._blocks is not None:

@@ -14,7 +14,6 @@ total read ahead past ``budget_bytes``, is left to the requests.
 from __future__ import annotations
 
 import collections
-import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
@@ -111,10 +110,9 @@ class ReadAhead:
             return False
 
     def _run(self) -> None:
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except (AttributeError, OSError):
-            pass
+        # no lower CPU priority: it yields to requests itself, and a niced thread on a busy
+        # machine (or under a niced server) is starved by other processes, so small files would
+        # not be decoded by the time a person clicks
         while True:
             with self._lock:
                 while not self._jobs and not self._stopped:
