@@ -46,6 +46,8 @@ BLOCK_CACHE_BYTES = 64 * 1024 * 1024
 READ_AHEAD_BYTES = 16 * 1024 * 1024
 #: at most this much of all the projects served together is read ahead, in bytes
 READ_AHEAD_BUDGET = 32 * 1024 * 1024
+#: how long closing waits for the read-ahead to finish the chunk row it is decoding, in s
+STOP_TIMEOUT_S = 10.0
 
 
 def explorer_block_cache() -> DecodedBlockCache:
@@ -221,6 +223,7 @@ class ServedProject:
         """Stop the read-ahead and close the project's open files."""
         if self.blocks.read_ahead is not None:
             self.blocks.read_ahead.stop()
+            self.blocks.read_ahead.join(timeout=STOP_TIMEOUT_S)  # the row in progress
         self.inputs.close()
         if self.attributions is not None:
             self.attributions.close()
