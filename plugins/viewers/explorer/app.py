@@ -193,11 +193,13 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.explorer.renderers.start()
         for project in projects:  # small files decode in the background from the start
             project.start_read_ahead()
         try:
             yield
         finally:
+            app.state.explorer.renderers.shutdown()
             for project in projects:
                 project.close()
             stack.close()

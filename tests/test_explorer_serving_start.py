@@ -1,6 +1,7 @@
-"""The explorer reads its small files ahead from the moment it serves: a real uvicorn server on a
-project in ViRelAy's file layout has every chunk row decoded before any request, and a request for
-a row the read-ahead has not reached is answered at once, while the read-ahead is still going.
+"""What the explorer does when it starts serving: it reads its small files ahead, so a real uvicorn
+server on a project in ViRelAy's file layout has every chunk row decoded before any request, and a
+request for a row the read-ahead has not reached is answered at once, while the read-ahead is still
+going; and it starts its render threads, so a burst of first views starts no thread.
 
 The server runs in this process (so the test can count the cache's decodes) and is asked over real
 HTTP; expected pixels come from the documented heatmap formula.
@@ -24,6 +25,7 @@ import uvicorn
 from PIL import Image
 
 from relscope.core.data import chunk_blocks
+from relscope.plugins.viewers.explorer import render_pool
 from relscope.plugins.viewers.explorer.app import build_app
 from relscope.plugins.viewers.explorer.connection_limits import server_config
 from relscope.plugins.viewers.explorer.served_project import ServedProject, load_projects
@@ -118,3 +120,39 @@ def test_a_first_view_is_served_while_the_read_ahead_is_still_going(
         assert ahead.join(timeout=120)
         # the request decoded its own row; the read-ahead skipped it and decoded the rest
         assert project.blocks.decodes == rows and ahead.decoded == rows - 1
+
+
+def test_render_threads_start_with_the_server_and_serve_every_first_view(tmp_path: Path) -> None:
+    yaml_path, attributions = _write_virelay_layout_project(tmp_path / "project")
+
+    def render_threads() -> set[int]:
+        return {t.ident for t in threading.enumerate() if t.name.startswith("render")}
+
+    before = render_threads()
+    with _serving(yaml_path) as (url, _project):
+        started = render_threads() - before
+        assert len(started) == render_pool.render_threads()  # before any request
+        threads_before = {t.ident for t in threading.enumerate()}
+        picks = np.random.default_rng(5).permutation(COUNT)[:48].tolist()
+        answers: dict[int, bytes] = {}
+        barrier = threading.Barrier(8)
+
+        def client(number: int) -> None:
+            with httpx.Client(base_url=url, timeout=60) as http:
+                barrier.wait()
+                for index in picks[number::8]:
+                    response = http.get(_heatmap_path(index, "attribution"))
+                    assert response.status_code == 200
+                    answers[index] = response.content
+
+        clients = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(timeout=120)
+        new = {t.ident for t in threading.enumerate()} - threads_before
+        client_threads = {thread.ident for thread in clients}
+        assert not (new - client_threads)  # the burst started no server thread
+    assert sorted(answers) == sorted(picks)
+    for index, png in answers.items():
+        np.testing.assert_array_equal(_pixels(png), _symmetric_indices(attributions[index]))
