@@ -15,7 +15,6 @@ values.
 from __future__ import annotations
 
 import functools
-import itertools
 import threading
 import zlib
 from collections import OrderedDict
@@ -25,6 +24,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from relscope.core.data.chunk_layout import ChunkLayout
 from relscope.core.data.read_ahead import ReadAhead
 
 try:  # ISA-L's inflate (optional extra ``explorer``): about twice zlib's speed, same bytes, no GIL
@@ -49,7 +49,6 @@ INFLATER: Callable[[], Any] = zlib.decompressobj
 PREFIX_FRACTION = _PREFIX_FRACTION
 #: at most this many chunk rows are held partly inflated at once
 PARTIAL_BLOCKS = 16
-_DECODABLE = {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE}
 _READ_ERRORS = (OSError, KeyError, ValueError, RuntimeError, zlib.error, _InflateError)
 
 
@@ -199,17 +198,6 @@ class DecodedBlockCache:
                 self._pending.pop(key).set()
 
 
-def _filters(dataset: h5py.Dataset) -> list[int] | None:
-    """The dataset's filter codes in pipeline order, or None when it cannot be decoded here."""
-    if dataset.chunks is None or dataset.is_virtual:
-        return None
-    if dataset.dtype.kind not in "biuf" or dataset.dtype.subdtype is not None:
-        return None
-    plist = dataset.id.get_create_plist()
-    codes = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-    return codes if set(codes) <= _DECODABLE else None
-
-
 def _decode_chunk(
     raw: bytes,
     mask: int,
@@ -238,43 +226,34 @@ def _decode_chunk(
 
 
 def read_block(
-    dataset: h5py.Dataset, start: int, stop: int, inflate: Callable[..., bytes] | None = None
+    dataset: h5py.Dataset,
+    start: int,
+    stop: int,
+    inflate: Callable[..., bytes] | None = None,
+    layout: ChunkLayout | None = None,
 ) -> np.ndarray:
     """Rows ``start:stop`` of ``dataset`` (one chunk row), decoded from the raw chunks where the
     filters allow, else read by h5py; equal to ``dataset[start:stop]`` either way. ``inflate``
     replaces the deflate decoder (default :data:`INFLATE`; called as ``inflate(data, bufsize=n)``
-    like ``zlib.decompress``)."""
+    like ``zlib.decompress``); ``layout`` is the dataset's, when the caller keeps it."""
     inflate = inflate or INFLATE
-    codes = _filters(dataset)
-    if codes is None:
+    layout = layout or ChunkLayout(dataset)
+    codes = layout.codes
+    if codes is None or layout.chunk is None:
         return np.asarray(dataset[start:stop])
-    chunk = dataset.chunks
-    shape = dataset.shape
-    block = np.empty((stop - start, *shape[1:]), dtype=dataset.dtype)
-    chunk_bytes = int(np.prod(chunk, dtype=np.int64)) * dataset.dtype.itemsize
-    corners = itertools.product(*(range(0, size, step) for size, step in zip(shape[1:], chunk[1:])))
+    chunk, dtype, chunk_bytes = layout.chunk, layout.dtype, layout.chunk_bytes
+    block = np.empty((stop - start, *layout.shape[1:]), dtype=dtype)
+    rows = slice(0, stop - start)
+    read = dataset.id.read_direct_chunk
     try:
-        for corner in corners:
-            mask, raw = dataset.id.read_direct_chunk((start, *corner))
-            values = _decode_chunk(raw, mask, codes, dataset.dtype, inflate, chunk_bytes)
-            values = values.reshape(chunk)
-            target = tuple(
-                slice(at, min(at + step, size))
-                for at, step, size in zip(corner, chunk[1:], shape[1:])
-            )
-            fit = tuple(slice(0, part.stop - part.start) for part in target)
-            block[(slice(None), *target)] = values[(slice(0, stop - start), *fit)]
+        for corner, target, fit in zip(layout.corners, layout.targets, layout.fits):
+            mask, raw = read((start, *corner))
+            values = _decode_chunk(raw, mask, codes, dtype, inflate, chunk_bytes).reshape(chunk)
+            block[target] = values[(rows, *fit)]
     except _READ_ERRORS:
         # an unallocated chunk (fill value), a damaged one: let HDF5 say what it holds
         return np.asarray(dataset[start:stop])
     return block
-
-
-def _row_prefix_decodable(dataset: h5py.Dataset) -> bool:
-    """True when a chunk's rows are stored one after another in one deflate stream (deflate
-    alone, no shuffle): row r of a chunk then needs only the stream's first r + 1 rows."""
-    codes = _filters(dataset)
-    return codes == [h5py.h5z.FILTER_DEFLATE]
 
 
 class PartialBlock:
@@ -286,18 +265,18 @@ class PartialBlock:
     whole block is assembled for :class:`DecodedBlockCache`.
     """
 
-    def __init__(self, dataset: h5py.Dataset, start: int, stop: int) -> None:
-        self.chunk = tuple(dataset.chunks)
-        self.shape = tuple(dataset.shape)
-        self.dtype = dataset.dtype
+    def __init__(
+        self, dataset: h5py.Dataset, start: int, stop: int, layout: ChunkLayout | None = None
+    ) -> None:
+        self.layout = layout or ChunkLayout(dataset)
+        assert self.layout.chunk is not None
+        self.chunk = self.layout.chunk
+        self.shape = self.layout.shape
+        self.dtype = self.layout.dtype
         self.start, self.rows = start, stop - start
-        self.corners = list(
-            itertools.product(
-                *(range(0, size, step) for size, step in zip(self.shape[1:], self.chunk[1:]))
-            )
-        )
-        self.row_bytes = int(np.prod(self.chunk[1:], dtype=np.int64)) * self.dtype.itemsize
-        chunk_bytes = self.row_bytes * self.chunk[0]
+        self.corners = self.layout.corners
+        self.row_bytes = self.layout.row_bytes
+        chunk_bytes = self.layout.chunk_bytes
         self.buffers = [np.empty(chunk_bytes, dtype=np.uint8) for _ in self.corners]
         self.filled = [0] * len(self.corners)
         self.streams: list[Any] = []
@@ -338,19 +317,13 @@ class PartialBlock:
     def _place(self, out: np.ndarray, rows: slice) -> None:
         """Copy ``rows`` (of the block) from the chunk buffers into ``out`` (rows first)."""
         count = rows.stop - rows.start
-        for number, corner in enumerate(self.corners):
-            values = np.frombuffer(
-                self.buffers[number],
-                dtype=self.dtype,
-                count=count * self.row_bytes // self.dtype.itemsize,
-                offset=rows.start * self.row_bytes,
-            ).reshape((count, *self.chunk[1:]))
-            target = tuple(
-                slice(at, min(at + step, size))
-                for at, step, size in zip(corner, self.chunk[1:], self.shape[1:])
-            )
-            fit = tuple(slice(0, part.stop - part.start) for part in target)
-            out[(slice(None), *target)] = values[(slice(None), *fit)]
+        shape = (count, *self.chunk[1:])
+        elements = count * self.row_bytes // self.dtype.itemsize
+        offset = rows.start * self.row_bytes
+        layout = self.layout
+        for buffer, target, fit in zip(self.buffers, layout.targets, layout.fits, strict=True):
+            values = np.frombuffer(buffer, dtype=self.dtype, count=elements, offset=offset)
+            out[target] = values.reshape(shape)[(slice(None), *fit)]
 
     def row(self, row: int) -> np.ndarray:
         """Row ``row`` of the block (a new array), inflating the streams as far as it."""
@@ -381,7 +354,13 @@ class BlockRows:
         self.cache = cache
         self.key = key
         self._ahead: bool | None = None  # whether the read-ahead took this dataset, once asked
-        self._prefix: bool | None = None
+        self._layout: ChunkLayout | None = None
+
+    def layout(self, dataset: h5py.Dataset) -> ChunkLayout:
+        """The chunk layout of the dataset this reader reads (worked out on first use)."""
+        if self._layout is None:
+            self._layout = ChunkLayout(dataset)
+        return self._layout
 
     def _decoder(
         self, dataset: h5py.Dataset, start: int, rows_per_chunk: int
@@ -398,7 +377,7 @@ class BlockRows:
                 except _READ_ERRORS:
                     pass
             self.cache.counted()
-            return read_block(dataset, start, stop)
+            return read_block(dataset, start, stop, layout=self.layout(dataset))
 
         return decode
 
@@ -411,7 +390,8 @@ class BlockRows:
     def _partial_row(self, dataset: h5py.Dataset, row: int, start: int, stop: int) -> np.ndarray:
         """Row ``row`` through the block's partial inflate; the block is kept once complete."""
         key = (self.key, start)
-        partial = self.cache.partial(key, lambda: PartialBlock(dataset, start, stop))
+        layout = self.layout(dataset)
+        partial = self.cache.partial(key, lambda: PartialBlock(dataset, start, stop, layout))
         value = partial.row(row - start)
         if partial.decoded_rows >= partial.rows and self.cache.take_partial(key) is partial:
             self.cache.keep(key, partial.block())
@@ -453,9 +433,7 @@ class BlockRows:
     def _prefix_worth(self, dataset: h5py.Dataset, start: int, offset: int, rows: int) -> bool:
         """Whether row ``offset`` of the block of ``rows`` at ``start`` is best read by partial
         inflating (deflate alone, the block small enough, and the row early or already reached)."""
-        if self._prefix is None:
-            self._prefix = _row_prefix_decodable(dataset)
-        if not self._prefix:
+        if not self.layout(dataset).row_prefix_decodable:
             return False
         if dataset.nbytes // max(dataset.shape[0], 1) * rows > self.cache.max_bytes // 4:
             return False
