@@ -24,7 +24,7 @@ from relscope.core.data.analysis import Analysis, read_analysis
 from relscope.core.data.chunk_blocks import DecodedBlockCache
 from relscope.core.data.label_map import LabelMap
 from relscope.core.data.project import Project, read_project
-from relscope.core.errors import ExplorerError
+from relscope.core.errors import ExplorerError, RelscopeError
 from relscope.plugins.viewers.explorer.category_ranking import ranked_categories
 
 
@@ -217,7 +217,10 @@ class ServedProject:
         attributions first: heatmaps are the first views), so first clicks find them decoded."""
         for source in (self.attributions, self.inputs):
             if hasattr(source, "start_read_ahead"):
-                source.start_read_ahead()
+                try:
+                    source.start_read_ahead()
+                except (RelscopeError, OSError, KeyError):
+                    pass  # a file gone since it was opened: its requests say so, as one line
 
     def close(self) -> None:
         """Stop the read-ahead and close the project's open files."""
