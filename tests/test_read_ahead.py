@@ -1,5 +1,6 @@
 """The background read-ahead of small datasets: it decodes every chunk row once, holds back while
-requests are in flight, never waits on a row a request decodes, and stays within its budgets.
+requests are in flight, drops a row part-way when one arrives, never waits on a row a request
+decodes, and stays within its budgets.
 
 Files are real (h5py, ViRelAy's layout); expected values are h5py's own reads.
 """
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 
+from relscope.core.data import chunk_blocks
 from relscope.core.data.attributions import AttributionSet
 from relscope.core.data.chunk_blocks import BlockRows, DecodedBlockCache
 from relscope.core.data.inputs import Hdf5Inputs
@@ -130,3 +133,39 @@ def test_sources_queue_their_datasets_and_still_pickle(tmp_path: Path) -> None:
     np.testing.assert_array_equal(copy.raw(7), np.abs(values[7]))
     inputs.close()
     np.testing.assert_array_equal(inputs.raw(8), np.abs(values[8]))  # reopened: a fresh node
+
+
+def test_a_request_makes_the_read_ahead_drop_the_row_it_is_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = _virelay_layout(tmp_path / "virelay.h5")
+    blocks = _blocks_of(tmp_path / "virelay.h5")
+    inflate = chunk_blocks.INFLATE
+    inside, proceed = threading.Event(), threading.Event()
+
+    def gated(data: bytes, bufsize: int) -> bytes:
+        if threading.current_thread().name == "read-ahead" and not proceed.is_set():
+            inside.set()  # the read-ahead is part-way through its first chunk row
+            proceed.wait(timeout=30)
+        return inflate(data, bufsize=bufsize)
+
+    monkeypatch.setattr(chunk_blocks, "INFLATE", gated)
+    with h5py.File(tmp_path / "virelay.h5", "r") as file:
+        dataset = file["attribution"]
+        cache = DecodedBlockCache(read_ahead_bytes=values.nbytes)
+        ahead = cache.read_ahead
+        assert ahead is not None
+        rows = BlockRows(cache, "dropped")
+        assert rows.read_ahead(dataset)
+        assert inside.wait(timeout=30)
+        ahead.request_started()  # a request arrives while row 0's block is being decoded
+        proceed.set()
+        # the request's own read of that block is not left waiting on the read-ahead's decode
+        last = dataset.chunks[0] - 1  # the block's last row: decoded whole, then held
+        np.testing.assert_array_equal(rows.row(dataset, last), values[last])
+        assert ahead.decoded == 0
+        ahead.request_finished()
+        assert ahead.join(timeout=60)
+        assert ahead.yielded == 1
+        assert len(cache) == blocks and ahead.decoded == blocks - 1
+        assert cache.decodes == blocks  # the dropped, half-done decode is not counted

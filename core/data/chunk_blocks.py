@@ -363,9 +363,14 @@ class BlockRows:
         return self._layout
 
     def _decoder(
-        self, dataset: h5py.Dataset, start: int, rows_per_chunk: int
+        self,
+        dataset: h5py.Dataset,
+        start: int,
+        rows_per_chunk: int,
+        inflate: Callable[..., bytes] | None = None,
     ) -> Callable[[], np.ndarray]:
-        """The decode of the whole block at ``start`` (finishing a partly inflated one)."""
+        """The decode of the whole block at ``start`` (finishing a partly inflated one);
+        ``inflate`` as for :func:`read_block`."""
         stop = min(start + rows_per_chunk, dataset.shape[0])
         key = (self.key, start)
 
@@ -376,8 +381,9 @@ class BlockRows:
                     return partial.block()
                 except _READ_ERRORS:
                     pass
-            self.cache.counted()
-            return read_block(dataset, start, stop, layout=self.layout(dataset))
+            block = read_block(dataset, start, stop, inflate, self.layout(dataset))
+            self.cache.counted()  # once decoded (a row the read-ahead dropped is not counted)
+            return block
 
         return decode
 
@@ -457,8 +463,12 @@ class BlockRows:
         rows_per_chunk = dataset.chunks[0]
         block_bytes = dataset.nbytes * min(rows_per_chunk, dataset.shape[0])
         block_bytes //= max(dataset.shape[0], 1)
+        ahead = self.cache.read_ahead
+        assert ahead is not None
+        # INFLATE looked up at each call (a test may slow it down), checking for requests first
+        inflate = ahead.yielding(lambda data, bufsize: INFLATE(data, bufsize=bufsize))
         for start in range(0, dataset.shape[0], rows_per_chunk):
             if not self.cache.has_room(block_bytes):
                 return
-            decode = self._decoder(dataset, start, rows_per_chunk)
+            decode = self._decoder(dataset, start, rows_per_chunk, inflate)
             yield functools.partial(self.cache.decode_if_absent, (self.key, start), decode)

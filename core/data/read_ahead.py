@@ -5,8 +5,10 @@ asks, so a person's first click finds its sample decoded. One :class:`ReadAhead`
 cache works through the datasets in the order they were queued. It yields to requests: it starts
 no chunk row while a request is in flight (a server counts its requests with
 :meth:`ReadAhead.request_started` / :meth:`ReadAhead.request_finished`; readers count their own
-decodes) nor within ``QUIET_S`` of the last one, and it skips a chunk row a request is decoding, so
-a request for a row not yet read ahead is decoded at once by its own thread. A memory
+decodes) nor within ``QUIET_S`` of the last one; a request arriving while it decodes a chunk row
+makes it drop that row at its next chunk (:class:`Yielded`, tried again later), and it skips a
+chunk row a request is decoding, so a request for a row not yet read ahead is decoded at once by
+its own thread, with the cores to itself. A memory
 budget bounds it: a dataset larger than ``dataset_bytes`` decoded, or one that would take the
 total read ahead past ``budget_bytes``, is left to the requests.
 """
@@ -17,11 +19,17 @@ import collections
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: the read-ahead starts a chunk row only this long after the last request finished, in s (its
 #: decoding holds the GIL in short steps, which would delay a burst of requests)
 QUIET_S = 0.02
+
+
+class Yielded(Exception):
+    """The read-ahead dropped the chunk row it was decoding: a request came in."""
 
 
 class ReadAhead:
@@ -48,6 +56,8 @@ class ReadAhead:
         self._running = False
         #: chunk rows this read-ahead decoded itself (not those a request decoded first)
         self.decoded = 0
+        #: chunk rows it dropped part-way for a request (and decoded later, or left to it)
+        self.yielded = 0
 
     def add(self, key: Hashable, nbytes: int, blocks: Callable[[], Iterator[Any]]) -> bool:
         """Queue the dataset ``key`` (once) when it fits the budget; returns whether it is queued."""
@@ -79,6 +89,17 @@ class ReadAhead:
             self._last_request = time.monotonic()
             if self._busy == 0:
                 self._lock.notify_all()
+
+    def yielding(self, step: Callable[..., T]) -> Callable[..., T]:
+        """``step`` (one chunk's inflate) raising :class:`Yielded` first when a request is in
+        flight, so the read-ahead stops mid-row for it."""
+
+        def checked(*args: Any, **kwargs: Any) -> T:
+            if self._busy:
+                raise Yielded
+            return step(*args, **kwargs)
+
+        return checked
 
     def stop(self) -> None:
         """Stop after the chunk row in progress (the files are about to close)."""
@@ -127,10 +148,23 @@ class ReadAhead:
                 self._running = True
             try:
                 for decode in blocks():
-                    if not self._quiet():
+                    if not self._step(decode):
                         break
-                    if decode():  # else held already, or a request decodes it
-                        with self._lock:
-                            self.decoded += 1
             except Exception:  # the file was closed under it: a request will say what is wrong
                 pass
+
+    def _step(self, decode: Callable[[], bool]) -> bool:
+        """Decode one chunk row when requests leave it room, again after yielding to them;
+        False once stopped."""
+        while self._quiet():
+            try:
+                decoded = decode()
+            except Yielded:
+                with self._lock:
+                    self.yielded += 1
+                continue
+            if decoded:  # else held already, or a request decodes it
+                with self._lock:
+                    self.decoded += 1
+            return True
+        return False
