@@ -211,8 +211,7 @@ def test_read_ahead_decodes_a_small_dataset_once_in_the_background(tmp_path: Pat
         cache = DecodedBlockCache(read_ahead_bytes=values.nbytes)
         rows = BlockRows(cache, "ahead")
         np.testing.assert_array_equal(rows.row(dataset, 1), values[1])
-        assert rows._ahead is not None
-        rows._ahead.join(timeout=60)
+        assert cache.read_ahead is not None and cache.read_ahead.join(timeout=60)
         assert len(cache) == blocks
         decoded = cache.decodes
         assert decoded <= blocks + 1  # the first row's partial block may be finished or redone

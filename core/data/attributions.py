@@ -18,7 +18,7 @@ import numpy as np
 from relscope.core.data.atomic import atomic_path
 from relscope.core.data.chunk_blocks import BlockRows, DecodedBlockCache
 from relscope.core.data.chunk_codec import COMPRESSION_LEVEL
-from relscope.core.data.hdf5 import member_names, open_hdf5, require, row_count
+from relscope.core.data.hdf5 import NodeLookup, member_names, open_hdf5, require, row_count
 from relscope.core.data.label_map import LabelMap
 from relscope.core.data.labels import Labels, read_labels
 from relscope.core.data.pixels import to_channels_first
@@ -46,10 +46,11 @@ class AttributionRows:
         self.tokens = isinstance(attribution, h5py.Dataset) and attribution.ndim == 2
         #: when set, rows are read a decoded chunk row at a time (``use_block_cache``)
         self.blocks: BlockRows | None = None
+        self._node = NodeLookup("attribution")
 
     def read(self, file: h5py.File, row: int) -> np.ndarray:
         """Row ``row`` of ``file`` (the file these rows describe) as (C, H, W) float32."""
-        node = file["attribution"]
+        node = self._node(file)
         if self.names is not None:
             raw = node[self.names[row]][()]
         elif self.blocks is not None:
@@ -287,6 +288,16 @@ class AttributionSet:
         sample after sample inflates each chunk once instead of once per sample)."""
         for file in self.files:
             file.attributions.blocks = BlockRows(cache, (str(file.path), "attribution"))
+
+    def start_read_ahead(self) -> int:
+        """Queue every file's ``attribution`` dataset for the block cache's background
+        read-ahead (a server calls this when it starts); returns how many were queued."""
+        queued = 0
+        for file in self.files:
+            blocks = file.attributions.blocks
+            if blocks is not None and file.attributions.names is None:
+                queued += blocks.read_ahead(file.handle()["attribution"])
+        return queued
 
     def close(self) -> None:
         """Close every file handle of this process."""

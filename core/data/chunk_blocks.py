@@ -14,16 +14,18 @@ values.
 
 from __future__ import annotations
 
-import itertools
-import os
+import functools
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 import h5py
 import numpy as np
+
+from relscope.core.data.chunk_layout import ChunkLayout
+from relscope.core.data.read_ahead import ReadAhead
 
 try:  # ISA-L's inflate (optional extra ``explorer``): about twice zlib's speed, same bytes, no GIL
     from isal.isal_zlib import IsalError as _InflateError
@@ -38,7 +40,7 @@ except ImportError:  # pragma: no cover - exercised where isal is not installed
 #: default bound of the decoded blocks one cache keeps, in bytes
 CACHE_BYTES = 64 * 1024 * 1024
 #: the deflate decoder used unless a caller names one (ISA-L's where installed, else zlib's)
-INFLATE: Callable[[bytes], bytes] = _fast_inflate
+INFLATE: Callable[..., bytes] = _fast_inflate
 #: the streaming decoder of partial blocks: zlib's stops after ``max_length`` bytes (ISA-L's
 #: inflates whole deflate blocks whatever it is asked for)
 INFLATER: Callable[[], Any] = zlib.decompressobj
@@ -47,7 +49,6 @@ INFLATER: Callable[[], Any] = zlib.decompressobj
 PREFIX_FRACTION = _PREFIX_FRACTION
 #: at most this many chunk rows are held partly inflated at once
 PARTIAL_BLOCKS = 16
-_DECODABLE = {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE}
 _READ_ERRORS = (OSError, KeyError, ValueError, RuntimeError, zlib.error, _InflateError)
 
 
@@ -56,13 +57,23 @@ class DecodedBlockCache:
 
     A block larger than a quarter of ``max_bytes`` is decoded for its reader and not kept.
     ``decodes`` counts the decodes run (cache misses). With ``read_ahead_bytes``, a dataset whose
-    decoded size is at most that is decoded whole in the background after its first read, as long
-    as it fits without evicting anything (a person's next click finds its sample decoded).
+    decoded size is at most that is decoded whole in the background (:class:`ReadAhead`, started
+    by :meth:`BlockRows.read_ahead` or else by its first read), as long as it fits without evicting
+    anything and the datasets read ahead stay within ``read_ahead_budget`` (default: half of
+    ``max_bytes``), so a person's next click finds its sample decoded.
     """
 
-    def __init__(self, max_bytes: int = CACHE_BYTES, read_ahead_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        max_bytes: int = CACHE_BYTES,
+        read_ahead_bytes: int = 0,
+        read_ahead_budget: int | None = None,
+    ) -> None:
         self.max_bytes = max_bytes
         self.read_ahead_bytes = read_ahead_bytes
+        budget = max_bytes // 2 if read_ahead_budget is None else read_ahead_budget
+        #: the background decoder of small datasets (None without ``read_ahead_bytes``)
+        self.read_ahead = ReadAhead(read_ahead_bytes, budget) if read_ahead_bytes else None
         self._items: OrderedDict[Hashable, np.ndarray] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
@@ -148,6 +159,22 @@ class DecodedBlockCache:
                 _, evicted = self._items.popitem(last=False)
                 self._size -= evicted.nbytes
 
+    def decode_if_absent(self, key: Hashable, decode: Callable[[], np.ndarray]) -> bool:
+        """Decode and keep the block of ``key`` unless it is held or being decoded; True when this
+        call decoded it (the read-ahead's step: it never waits on a request's decode)."""
+        with self._lock:
+            if key in self._items or key in self._pending:
+                return False
+            self._pending[key] = threading.Event()
+        try:
+            block = decode()
+            block.flags.writeable = False
+            self._keep(key, block)
+            return True
+        finally:
+            with self._lock:
+                self._pending.pop(key).set()
+
     def get_or_decode(self, key: Hashable, decode: Callable[[], np.ndarray]) -> np.ndarray:
         """The block of ``key`` (read-only), decoding it once while other callers wait."""
         while True:
@@ -171,27 +198,24 @@ class DecodedBlockCache:
                 self._pending.pop(key).set()
 
 
-def _filters(dataset: h5py.Dataset) -> list[int] | None:
-    """The dataset's filter codes in pipeline order, or None when it cannot be decoded here."""
-    if dataset.chunks is None or dataset.is_virtual:
-        return None
-    if dataset.dtype.kind not in "biuf" or dataset.dtype.subdtype is not None:
-        return None
-    plist = dataset.id.get_create_plist()
-    codes = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-    return codes if set(codes) <= _DECODABLE else None
-
-
 def _decode_chunk(
-    raw: bytes, mask: int, codes: list[int], dtype: np.dtype, inflate: Callable[[bytes], bytes]
+    raw: bytes,
+    mask: int,
+    codes: list[int],
+    dtype: np.dtype,
+    inflate: Callable[..., bytes],
+    nbytes: int,
 ) -> np.ndarray:
-    """One stored chunk back to its elements: the filters undone in reverse pipeline order."""
+    """One stored chunk of ``nbytes`` decoded back to its elements: the filters undone in reverse
+    pipeline order. The inflater is given the decoded size, so it inflates into one buffer in one
+    call outside the GIL (with its default buffer it takes the GIL back to grow it, and threads
+    decoding side by side then run one at a time)."""
     data = raw
     for position in reversed(range(len(codes))):
         if mask & (1 << position):
             continue  # this filter was skipped for this chunk
         if codes[position] == h5py.h5z.FILTER_DEFLATE:
-            data = inflate(data)
+            data = inflate(data, bufsize=nbytes)
         else:  # shuffle: byte k of every element stored together
             size = dtype.itemsize
             planes = np.frombuffer(data, dtype=np.uint8)
@@ -202,40 +226,34 @@ def _decode_chunk(
 
 
 def read_block(
-    dataset: h5py.Dataset, start: int, stop: int, inflate: Callable[[bytes], bytes] | None = None
+    dataset: h5py.Dataset,
+    start: int,
+    stop: int,
+    inflate: Callable[..., bytes] | None = None,
+    layout: ChunkLayout | None = None,
 ) -> np.ndarray:
     """Rows ``start:stop`` of ``dataset`` (one chunk row), decoded from the raw chunks where the
     filters allow, else read by h5py; equal to ``dataset[start:stop]`` either way. ``inflate``
-    replaces the deflate decoder (default :data:`INFLATE`)."""
+    replaces the deflate decoder (default :data:`INFLATE`; called as ``inflate(data, bufsize=n)``
+    like ``zlib.decompress``); ``layout`` is the dataset's, when the caller keeps it."""
     inflate = inflate or INFLATE
-    codes = _filters(dataset)
-    if codes is None:
+    layout = layout or ChunkLayout(dataset)
+    codes = layout.codes
+    if codes is None or layout.chunk is None:
         return np.asarray(dataset[start:stop])
-    chunk = dataset.chunks
-    shape = dataset.shape
-    block = np.empty((stop - start, *shape[1:]), dtype=dataset.dtype)
-    corners = itertools.product(*(range(0, size, step) for size, step in zip(shape[1:], chunk[1:])))
+    chunk, dtype, chunk_bytes = layout.chunk, layout.dtype, layout.chunk_bytes
+    block = np.empty((stop - start, *layout.shape[1:]), dtype=dtype)
+    rows = slice(0, stop - start)
+    read = dataset.id.read_direct_chunk
     try:
-        for corner in corners:
-            mask, raw = dataset.id.read_direct_chunk((start, *corner))
-            values = _decode_chunk(raw, mask, codes, dataset.dtype, inflate).reshape(chunk)
-            target = tuple(
-                slice(at, min(at + step, size))
-                for at, step, size in zip(corner, chunk[1:], shape[1:])
-            )
-            fit = tuple(slice(0, part.stop - part.start) for part in target)
-            block[(slice(None), *target)] = values[(slice(0, stop - start), *fit)]
+        for corner, target, fit in zip(layout.corners, layout.targets, layout.fits):
+            mask, raw = read((start, *corner))
+            values = _decode_chunk(raw, mask, codes, dtype, inflate, chunk_bytes).reshape(chunk)
+            block[target] = values[(rows, *fit)]
     except _READ_ERRORS:
         # an unallocated chunk (fill value), a damaged one: let HDF5 say what it holds
         return np.asarray(dataset[start:stop])
     return block
-
-
-def _row_prefix_decodable(dataset: h5py.Dataset) -> bool:
-    """True when a chunk's rows are stored one after another in one deflate stream (deflate
-    alone, no shuffle): row r of a chunk then needs only the stream's first r + 1 rows."""
-    codes = _filters(dataset)
-    return codes == [h5py.h5z.FILTER_DEFLATE]
 
 
 class PartialBlock:
@@ -247,18 +265,18 @@ class PartialBlock:
     whole block is assembled for :class:`DecodedBlockCache`.
     """
 
-    def __init__(self, dataset: h5py.Dataset, start: int, stop: int) -> None:
-        self.chunk = tuple(dataset.chunks)
-        self.shape = tuple(dataset.shape)
-        self.dtype = dataset.dtype
+    def __init__(
+        self, dataset: h5py.Dataset, start: int, stop: int, layout: ChunkLayout | None = None
+    ) -> None:
+        self.layout = layout or ChunkLayout(dataset)
+        assert self.layout.chunk is not None
+        self.chunk = self.layout.chunk
+        self.shape = self.layout.shape
+        self.dtype = self.layout.dtype
         self.start, self.rows = start, stop - start
-        self.corners = list(
-            itertools.product(
-                *(range(0, size, step) for size, step in zip(self.shape[1:], self.chunk[1:]))
-            )
-        )
-        self.row_bytes = int(np.prod(self.chunk[1:], dtype=np.int64)) * self.dtype.itemsize
-        chunk_bytes = self.row_bytes * self.chunk[0]
+        self.corners = self.layout.corners
+        self.row_bytes = self.layout.row_bytes
+        chunk_bytes = self.layout.chunk_bytes
         self.buffers = [np.empty(chunk_bytes, dtype=np.uint8) for _ in self.corners]
         self.filled = [0] * len(self.corners)
         self.streams: list[Any] = []
@@ -299,19 +317,13 @@ class PartialBlock:
     def _place(self, out: np.ndarray, rows: slice) -> None:
         """Copy ``rows`` (of the block) from the chunk buffers into ``out`` (rows first)."""
         count = rows.stop - rows.start
-        for number, corner in enumerate(self.corners):
-            values = np.frombuffer(
-                self.buffers[number],
-                dtype=self.dtype,
-                count=count * self.row_bytes // self.dtype.itemsize,
-                offset=rows.start * self.row_bytes,
-            ).reshape((count, *self.chunk[1:]))
-            target = tuple(
-                slice(at, min(at + step, size))
-                for at, step, size in zip(corner, self.chunk[1:], self.shape[1:])
-            )
-            fit = tuple(slice(0, part.stop - part.start) for part in target)
-            out[(slice(None), *target)] = values[(slice(None), *fit)]
+        shape = (count, *self.chunk[1:])
+        elements = count * self.row_bytes // self.dtype.itemsize
+        offset = rows.start * self.row_bytes
+        layout = self.layout
+        for buffer, target, fit in zip(self.buffers, layout.targets, layout.fits, strict=True):
+            values = np.frombuffer(buffer, dtype=self.dtype, count=elements, offset=offset)
+            out[target] = values.reshape(shape)[(slice(None), *fit)]
 
     def row(self, row: int) -> np.ndarray:
         """Row ``row`` of the block (a new array), inflating the streams as far as it."""
@@ -341,12 +353,24 @@ class BlockRows:
     def __init__(self, cache: DecodedBlockCache, key: Hashable) -> None:
         self.cache = cache
         self.key = key
-        self._ahead: threading.Thread | None = None
-        self._ahead_lock = threading.Lock()
-        self._prefix: bool | None = None
+        self._ahead: bool | None = None  # whether the read-ahead took this dataset, once asked
+        self._layout: ChunkLayout | None = None
 
-    def _block(self, dataset: h5py.Dataset, start: int, rows_per_chunk: int) -> np.ndarray:
-        """The whole decoded block at ``start`` (finishing a partly inflated one)."""
+    def layout(self, dataset: h5py.Dataset) -> ChunkLayout:
+        """The chunk layout of the dataset this reader reads (worked out on first use)."""
+        if self._layout is None:
+            self._layout = ChunkLayout(dataset)
+        return self._layout
+
+    def _decoder(
+        self,
+        dataset: h5py.Dataset,
+        start: int,
+        rows_per_chunk: int,
+        inflate: Callable[..., bytes] | None = None,
+    ) -> Callable[[], np.ndarray]:
+        """The decode of the whole block at ``start`` (finishing a partly inflated one);
+        ``inflate`` as for :func:`read_block`."""
         stop = min(start + rows_per_chunk, dataset.shape[0])
         key = (self.key, start)
 
@@ -357,15 +381,23 @@ class BlockRows:
                     return partial.block()
                 except _READ_ERRORS:
                     pass
-            self.cache.counted()
-            return read_block(dataset, start, stop)
+            block = read_block(dataset, start, stop, inflate, self.layout(dataset))
+            self.cache.counted()  # once decoded (a row the read-ahead dropped is not counted)
+            return block
 
-        return self.cache.get_or_decode(key, decode)
+        return decode
+
+    def _block(self, dataset: h5py.Dataset, start: int, rows_per_chunk: int) -> np.ndarray:
+        """The whole decoded block at ``start``, decoded once whoever asks."""
+        return self.cache.get_or_decode(
+            (self.key, start), self._decoder(dataset, start, rows_per_chunk)
+        )
 
     def _partial_row(self, dataset: h5py.Dataset, row: int, start: int, stop: int) -> np.ndarray:
         """Row ``row`` through the block's partial inflate; the block is kept once complete."""
         key = (self.key, start)
-        partial = self.cache.partial(key, lambda: PartialBlock(dataset, start, stop))
+        layout = self.layout(dataset)
+        partial = self.cache.partial(key, lambda: PartialBlock(dataset, start, stop, layout))
         value = partial.row(row - start)
         if partial.decoded_rows >= partial.rows and self.cache.take_partial(key) is partial:
             self.cache.keep(key, partial.block())
@@ -377,27 +409,37 @@ class BlockRows:
         if rows_per_chunk is None or dataset.is_virtual:
             return np.asarray(dataset[row])
         start = (row // rows_per_chunk) * rows_per_chunk
-        stop = min(start + rows_per_chunk, dataset.shape[0])
         block = self.cache.get((self.key, start))
-        if block is None and self._prefix_worth(dataset, start, row - start, stop - start):
+        if block is not None:
+            return np.array(block[row - start])
+        ahead = self.cache.read_ahead
+        if ahead is not None:
+            ahead.request_started()  # the read-ahead waits while requests decode
+        try:
+            value = self._decoded_row(dataset, row, start, rows_per_chunk)
+        finally:
+            if ahead is not None:
+                ahead.request_finished()
+        self.read_ahead(dataset)
+        return value
+
+    def _decoded_row(
+        self, dataset: h5py.Dataset, row: int, start: int, rows_per_chunk: int
+    ) -> np.ndarray:
+        """Row ``row`` of a block not held: through a partial inflate when that is worth it."""
+        stop = min(start + rows_per_chunk, dataset.shape[0])
+        if self._prefix_worth(dataset, start, row - start, stop - start):
             try:
-                value = self._partial_row(dataset, row, start, stop)
+                return self._partial_row(dataset, row, start, stop)
             except _READ_ERRORS:
                 self.cache.take_partial((self.key, start))  # decode it whole below instead
-            else:
-                self._start_read_ahead(dataset, rows_per_chunk)
-                return value
-        if block is None:
-            block = self._block(dataset, start, rows_per_chunk)
-        self._start_read_ahead(dataset, rows_per_chunk)
+        block = self._block(dataset, start, rows_per_chunk)
         return np.array(block[row - start])
 
     def _prefix_worth(self, dataset: h5py.Dataset, start: int, offset: int, rows: int) -> bool:
         """Whether row ``offset`` of the block of ``rows`` at ``start`` is best read by partial
         inflating (deflate alone, the block small enough, and the row early or already reached)."""
-        if self._prefix is None:
-            self._prefix = _row_prefix_decodable(dataset)
-        if not self._prefix:
+        if not self.layout(dataset).row_prefix_decodable:
             return False
         if dataset.nbytes // max(dataset.shape[0], 1) * rows > self.cache.max_bytes // 4:
             return False
@@ -405,34 +447,28 @@ class BlockRows:
         reached = partial.decoded_rows if partial is not None else 0
         return offset < reached or offset + 1 <= rows * PREFIX_FRACTION
 
-    def _start_read_ahead(self, dataset: h5py.Dataset, rows_per_chunk: int) -> None:
-        limit = self.cache.read_ahead_bytes
-        if self._ahead is not None or not limit or dataset.nbytes > limit:
-            return
-        with self._ahead_lock:
-            if self._ahead is not None:
-                return
-            self._ahead = threading.Thread(
-                target=self._read_ahead,
-                args=(dataset, rows_per_chunk),
-                name=f"read-ahead {self.key}",
-                daemon=True,
-            )
-            self._ahead.start()
+    def read_ahead(self, dataset: h5py.Dataset) -> bool:
+        """Queue ``dataset`` (read through this reader) for the cache's background read-ahead;
+        True when it is queued (small enough, within the budget, chunked)."""
+        if self._ahead is not None:
+            return self._ahead
+        ahead = self.cache.read_ahead
+        if ahead is None or dataset.chunks is None or dataset.is_virtual:
+            return False
+        self._ahead = ahead.add(self.key, dataset.nbytes, lambda: self._blocks(dataset))
+        return self._ahead
 
-    def _read_ahead(self, dataset: h5py.Dataset, rows_per_chunk: int) -> None:
-        """Decode every block of ``dataset`` that still fits, at a lower CPU priority than the
-        threads answering requests."""
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except (AttributeError, OSError):
-            pass
-        try:
-            block_bytes = dataset.nbytes * min(rows_per_chunk, dataset.shape[0])
-            block_bytes //= max(dataset.shape[0], 1)
-            for start in range(0, dataset.shape[0], rows_per_chunk):
-                if not self.cache.has_room(block_bytes):
-                    return
-                self._block(dataset, start, rows_per_chunk)
-        except Exception:  # the file was closed under it: a request will say what is wrong
-            return
+    def _blocks(self, dataset: h5py.Dataset) -> Iterator[Callable[[], bool]]:
+        """One read-ahead step per block of ``dataset``, while the cache has room for it."""
+        rows_per_chunk = dataset.chunks[0]
+        block_bytes = dataset.nbytes * min(rows_per_chunk, dataset.shape[0])
+        block_bytes //= max(dataset.shape[0], 1)
+        ahead = self.cache.read_ahead
+        assert ahead is not None
+        # INFLATE looked up at each call (a test may slow it down), checking for requests first
+        inflate = ahead.yielding(lambda data, bufsize: INFLATE(data, bufsize=bufsize))
+        for start in range(0, dataset.shape[0], rows_per_chunk):
+            if not self.cache.has_room(block_bytes):
+                return
+            decode = self._decoder(dataset, start, rows_per_chunk, inflate)
+            yield functools.partial(self.cache.decode_if_absent, (self.key, start), decode)

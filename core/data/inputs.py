@@ -19,7 +19,14 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from relscope.core.data.chunk_blocks import BlockRows, DecodedBlockCache
-from relscope.core.data.hdf5 import PerProcessHdf5, member_names, open_hdf5, require, row_count
+from relscope.core.data.hdf5 import (
+    NodeLookup,
+    PerProcessHdf5,
+    member_names,
+    open_hdf5,
+    require,
+    row_count,
+)
 from relscope.core.data.label_map import LabelEntry, LabelMap
 from relscope.core.data.labels import Labels, read_labels
 from relscope.core.data.pixels import (
@@ -108,6 +115,7 @@ class Hdf5Inputs(PerProcessHdf5, InputSource):
         self.path = Path(path)
         self.label_map = label_map
         self._blocks: BlockRows | None = None
+        self._data = NodeLookup("data")
         source = str(path)
         with open_hdf5(path, "input HDF5 file") as file:
             data = require(file, "data", source)
@@ -135,7 +143,7 @@ class Hdf5Inputs(PerProcessHdf5, InputSource):
         self.value_range: tuple[float, float] = value_range
 
     def _raw(self, file: h5py.File, index: int) -> np.ndarray:
-        data = file["data"]
+        data = self._data(file)
         if self._names is not None:
             return np.asarray(data[self._names[index]][()])
         if self._blocks is not None:
@@ -146,6 +154,13 @@ class Hdf5Inputs(PerProcessHdf5, InputSource):
         """Read samples one decoded chunk row at a time through ``cache`` (for a server reading
         sample after sample: each chunk is inflated once, not once per sample)."""
         self._blocks = BlockRows(cache, (str(self.path), "data"))
+
+    def start_read_ahead(self) -> bool:
+        """Queue the ``data`` dataset for the block cache's background read-ahead (a server
+        calls this when it starts); True when queued (a cache with read-ahead, small enough)."""
+        if self._blocks is None or self._names is not None:
+            return False
+        return self._blocks.read_ahead(self._handle()["data"])
 
     def raw(self, index: int) -> np.ndarray:
         """Sample ``index`` exactly as stored."""

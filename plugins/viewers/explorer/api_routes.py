@@ -1,7 +1,9 @@
 """JSON/binary API of the explorer: projects, analysis points, sample details, colour maps, panels.
 
 Routes are plain synchronous functions (Starlette runs them in its thread pool, where HDF5 reads
-and PNG encoding do not block the event loop).
+do not block the event loop), except the analysis points: a view already rendered is answered from
+the event loop (a dictionary look-up, no thread hand-off) and a new one is rendered on the
+explorer's render threads.
 """
 
 from __future__ import annotations
@@ -77,16 +79,16 @@ def analysis_category(
     return category, part, clustering
 
 
-def analysis_view(project: ServedProject, method: str, params: Any) -> PointsView:
-    """Validate the analysis parameters and gather the view's per-point arrays."""
+def analysis_meta(
+    project: ServedProject, method: str, params: Any
+) -> tuple[dict[str, Any], CategoryAnalysis]:
+    """Validate the analysis parameters: the view's description and its category's analysis
+    (no file is read, so this may run on the event loop)."""
     category, part, clustering = analysis_category(project, method, params)
     embedding = known_name(text_param(params, "embedding"), "embedding", part.embeddings)
-    coords = part.embeddings[embedding]
-    dims = int(coords.shape[1])
+    dims = int(part.embeddings[embedding].shape[1])
     xdim = int_param(params, "x", default=0, maximum=dims - 1)
     ydim = int_param(params, "y", default=1, maximum=dims - 1)
-    index = part.index.astype(np.int64)
-    eigen_of = eigenvalue_source(part, embedding)
     meta = {
         "project": project.id,
         "analysis": method,
@@ -96,18 +98,32 @@ def analysis_view(project: ServedProject, method: str, params: Any) -> PointsVie
         "dims": dims,
         "xdim": xdim,
         "ydim": ydim,
-        "eigenvalues_of": eigen_of,
+        "eigenvalues_of": eigenvalue_source(part, embedding),
     }
+    return meta, part
+
+
+def points_view(project: ServedProject, meta: dict[str, Any], part: CategoryAnalysis) -> PointsView:
+    """The per-point arrays of the view ``meta`` describes (the first call reads the project's
+    labels and predictions)."""
+    index = part.index.astype(np.int64)
+    coords = part.embeddings[meta["embedding"]]
+    eigen_of = meta["eigenvalues_of"]
     return PointsView(
         meta=meta,
         index=index,
-        cluster=part.clusterings[clustering],
+        cluster=part.clusterings[meta["clustering"]],
         label=project.first_labels[index],
         prediction=project.predicted[index],
-        x=coords[:, xdim],
-        y=coords[:, ydim],
+        x=coords[:, meta["xdim"]],
+        y=coords[:, meta["ydim"]],
         eigenvalues=None if eigen_of is None else part.eigenvalues[eigen_of],
     )
+
+
+def analysis_view(project: ServedProject, method: str, params: Any) -> PointsView:
+    """Validate the analysis parameters and gather the view's per-point arrays."""
+    return points_view(project, *analysis_meta(project, method, params))
 
 
 def eigenvalue_source(part: CategoryAnalysis, embedding: str) -> str | None:
@@ -118,14 +134,13 @@ def eigenvalue_source(part: CategoryAnalysis, embedding: str) -> str | None:
     return next((name for name, eig in part.eigenvalues.items() if eig is not None), None)
 
 
-def analysis_points(request: Request) -> Response:
+async def analysis_points(request: Request) -> Response:
     """``GET /api/projects/{id}/analyses/{method}``: the points of one category's embedding."""
     ctx = context(request)
     project = ctx.project(request.path_params["project"])
     params = request.query_params
-    view = analysis_view(project, request.path_params["method"], params)
+    meta, part = analysis_meta(project, request.path_params["method"], params)
     binary = choice_param(params, "format", ("json", "binary"), default="json") == "binary"
-    meta = view.meta
     key = (
         "points",
         project.id,
@@ -138,7 +153,14 @@ def analysis_points(request: Request) -> Response:
         meta["ydim"],
         binary,
     )
-    item = ctx.cache.get_or_render(key, view.to_binary if binary else view.to_json)
+
+    def render() -> bytes:
+        view = points_view(project, meta, part)
+        return view.to_binary() if binary else view.to_json()
+
+    item = ctx.cache.get(key)
+    if item is None:
+        item = await ctx.renderers.run(ctx.cache.get_or_render, key, render)
     media = "application/octet-stream" if binary else "application/json"
     return cached_response(request, item, media, "no-cache")
 

@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from relscope.core.data.read_ahead import ReadAhead
 from relscope.core.errors import ExplorerError, RelscopeError
 from relscope.core.registry import Registry, RegistryEntry, get_registry
 from relscope.core.viewer_panel import REGIONS, Panel
@@ -35,6 +36,7 @@ from relscope.plugins.viewers.explorer.explorer_context import ExplorerContext
 from relscope.plugins.viewers.explorer.page import render_page
 from relscope.plugins.viewers.explorer.query import ApiError
 from relscope.plugins.viewers.explorer.render_cache import RenderCache
+from relscope.plugins.viewers.explorer.request_activity import RequestActivity
 from relscope.plugins.viewers.explorer.served_project import ServedProject
 
 CONTENT_SECURITY_POLICY = (
@@ -140,6 +142,15 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return _error(500, f"internal error: {type(exc).__name__}")
 
 
+def _read_aheads(projects: Sequence[ServedProject]) -> list[ReadAhead]:
+    """The distinct background read-aheads of the projects' block caches."""
+    found: dict[int, ReadAhead] = {}
+    for project in projects:
+        if project.blocks.read_ahead is not None:
+            found.setdefault(id(project.blocks.read_ahead), project.blocks.read_ahead)
+    return list(found.values())
+
+
 def build_app(
     projects: Sequence[ServedProject],
     *,
@@ -182,9 +193,13 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.explorer.renderers.start()
+        for project in projects:  # small files decode in the background from the start
+            project.start_read_ahead()
         try:
             yield
         finally:
+            app.state.explorer.renderers.shutdown()
             for project in projects:
                 project.close()
             stack.close()
@@ -195,6 +210,7 @@ def build_app(
         middleware=[  # outermost first: refusals of the guard carry the security headers too
             Middleware(SecurityHeaders),
             Middleware(AccessGuard, token=token, allowed_hosts=guard_hosts),
+            Middleware(RequestActivity, read_aheads=_read_aheads(projects)),
         ],
         exception_handlers={
             ApiError: _api_error,

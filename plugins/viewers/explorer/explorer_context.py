@@ -10,6 +10,7 @@ from relscope.core.errors import ColorMapError
 from relscope.core.registry import Registry, RegistryEntry
 from relscope.plugins.viewers.explorer.query import ApiError, known_name
 from relscope.plugins.viewers.explorer.render_cache import RenderCache
+from relscope.plugins.viewers.explorer.render_pool import RenderPool
 from relscope.plugins.viewers.explorer.served_project import ServedProject
 
 #: colour maps preferred as the page's default, first found wins
@@ -30,6 +31,8 @@ class ExplorerContext:
         self.colormaps = colormaps
         self.panels = list(panels)
         self.cache = cache if cache is not None else RenderCache()
+        #: the threads rendering what the cache misses (started when the app starts serving)
+        self.renderers = RenderPool()
         self._parsed: dict[str, ColorMap] = {}
 
     def project(self, project_id: str) -> ServedProject:

@@ -8,7 +8,6 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 from PIL import Image
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -70,13 +69,13 @@ async def _cached_or_rendered(
     request: Request, key: Hashable, render: Callable[[], bytes]
 ) -> CachedBody:
     """The cached body of ``key`` straight from the event loop (a dictionary look-up), else
-    rendered in the thread pool: reading files and encoding PNGs never block the loop, and an
-    image already rendered costs no thread hand-off."""
-    cache = context(request).cache
-    item = cache.get(key)
+    rendered on one of the render threads started with the server: reading files and encoding
+    PNGs never block the loop, and an image already rendered costs no thread hand-off."""
+    ctx = context(request)
+    item = ctx.cache.get(key)
     if item is not None:
         return item
-    return await run_in_threadpool(cache.get_or_render, key, render)
+    return await ctx.renderers.run(ctx.cache.get_or_render, key, render)
 
 
 async def input_image(request: Request) -> Response:

@@ -24,7 +24,7 @@ from relscope.core.data.analysis import Analysis, read_analysis
 from relscope.core.data.chunk_blocks import DecodedBlockCache
 from relscope.core.data.label_map import LabelMap
 from relscope.core.data.project import Project, read_project
-from relscope.core.errors import ExplorerError
+from relscope.core.errors import ExplorerError, RelscopeError
 from relscope.plugins.viewers.explorer.category_ranking import ranked_categories
 
 
@@ -42,13 +42,19 @@ def _files_version(paths: Iterable[Path]) -> str:
 
 #: decoded chunk rows kept for all the projects served together, in bytes
 BLOCK_CACHE_BYTES = 64 * 1024 * 1024
-#: a data set or attribution dataset decoding to at most this is decoded whole after its first read
+#: a data set or attribution dataset decoding to at most this is decoded whole in the background
 READ_AHEAD_BYTES = 16 * 1024 * 1024
+#: at most this much of all the projects served together is read ahead, in bytes
+READ_AHEAD_BUDGET = 32 * 1024 * 1024
+#: how long closing waits for the read-ahead to finish the chunk row it is decoding, in s
+STOP_TIMEOUT_S = 10.0
 
 
 def explorer_block_cache() -> DecodedBlockCache:
     """The explorer's cache of decoded chunk rows (bounded; small files are read ahead)."""
-    return DecodedBlockCache(BLOCK_CACHE_BYTES, read_ahead_bytes=READ_AHEAD_BYTES)
+    return DecodedBlockCache(
+        BLOCK_CACHE_BYTES, read_ahead_bytes=READ_AHEAD_BYTES, read_ahead_budget=READ_AHEAD_BUDGET
+    )
 
 
 class ServedProject:
@@ -206,8 +212,21 @@ class ServedProject:
             "analyses": analyses,
         }
 
+    def start_read_ahead(self) -> None:
+        """Queue the attribution and input datasets for background decoding (small ones only,
+        attributions first: heatmaps are the first views), so first clicks find them decoded."""
+        for source in (self.attributions, self.inputs):
+            if hasattr(source, "start_read_ahead"):
+                try:
+                    source.start_read_ahead()
+                except (RelscopeError, OSError, KeyError):
+                    pass  # a file gone since it was opened: its requests say so, as one line
+
     def close(self) -> None:
-        """Close the project's open files."""
+        """Stop the read-ahead and close the project's open files."""
+        if self.blocks.read_ahead is not None:
+            self.blocks.read_ahead.stop()
+            self.blocks.read_ahead.join(timeout=STOP_TIMEOUT_S)  # the row in progress
         self.inputs.close()
         if self.attributions is not None:
             self.attributions.close()
