@@ -62,12 +62,13 @@ class ExactGradient:
         return self._dense, float(P.data.sum()) / self._total
 
     def _blocks(self, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
-        """This thread's two float32 work blocks of ``rows`` x ``cols``."""
+        """This thread's two float32 work blocks of ``rows`` x ``cols``, each contiguous (a
+        strided view of a larger block makes every pass and product slower)."""
         held = getattr(self._buffers, "held", None)
-        if held is None or held.shape[1] != self.block_rows:
-            size = self.block_rows
-            held = self._buffers.held = np.empty((2, size, size), np.float32)
-        return held[0, :rows, :cols], held[1, :rows, :cols]
+        if held is None or held.shape[1] < rows * cols:
+            held = self._buffers.held = np.empty((2, self.block_rows**2), np.float32)
+        size = rows * cols
+        return held[0, :size].reshape(rows, cols), held[1, :size].reshape(rows, cols)
 
     def __call__(
         self,
