@@ -264,13 +264,24 @@ class LinearRule(Rule):
             total.add_(z)
         return total if self.output_divisor == 1.0 else total.div_(self.output_divisor)
 
+    def runs_standard_forward(self) -> bool:
+        """True when the layer's forward is torch's own (so its output is exactly ``Wx + b``)."""
+        return getattr(self.original_forward, "__func__", None) in _STANDARD_FORWARDS
+
     # -- the passes -----------------------------------------------------------------------------
     def forward(self, ctx: RuleContext, x: torch.Tensor) -> torch.Tensor:
         """Ordinary output, stacked modified outputs, kept denominators."""
         assert self.op is not None
+        self.op.check_input(x)
+        return self.general_forward(ctx, x, None)
+
+    def general_forward(
+        self, ctx: RuleContext, x: torch.Tensor, bounds: tuple[float, float] | None
+    ) -> torch.Tensor:
+        """:meth:`forward` by the general form; ``bounds``: the input's (min, max) if known."""
+        assert self.op is not None
         op = self.op
-        op.check_input(x)
-        terms, bounds = self.input_terms(x, None)
+        terms, bounds = self.input_terms(x, bounds)
         active = tuple(i for i, term in enumerate(terms) if term is not None)
         ctx.active = active
         ctx.bounds = bounds
@@ -278,7 +289,7 @@ class LinearRule(Rule):
             active
             and self.output_divisor is not None
             and not self.zero_params
-            and getattr(self.original_forward, "__func__", None) in _STANDARD_FORWARDS
+            and self.runs_standard_forward()
         )
         output = None if derives else self.call_original(x)
         if not active:  # all input terms vanish: no relevance reaches the input
