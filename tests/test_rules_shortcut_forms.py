@@ -1,4 +1,5 @@
-"""The shortcut forms of γ (non-negative inputs), flat and z^B against the forms they replace.
+"""The shortcut forms of γ (non-negative inputs), flat, z^B and sums of separate summands
+against the forms they replace.
 
 Each shortcut is compared in float64 with the general stacked form of the same rule (the
 rule's own ``LinearRule`` passes) and with the formula written out here as matrix arithmetic,
@@ -13,6 +14,7 @@ from torch import nn
 
 from relscope.core.attribution import (
     LayerMapComposite,
+    Sum,
     flat_counts,
     nonnegative_gamma,
     zbox_bounds,
@@ -20,7 +22,10 @@ from relscope.core.attribution import (
 from relscope.core.attribution.layer_types import Linear
 from relscope.core.attribution.linear_rule import LinearRule
 from relscope.core.attribution.modifiers import sign_bounds
+from relscope.core.errors import RuleConfigurationError
+from relscope.plugins.rules.activation_rules import Pass
 from relscope.plugins.rules.lrp import Flat, Gamma, ZBox
+from relscope.plugins.rules.norm_rules import Norm
 from tests.attribution_support import float64_single_thread  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("float64_single_thread")
@@ -242,3 +247,58 @@ def test_zbox_with_per_sample_bounds_takes_the_general_form() -> None:
     rule = ZBox(low, high)
     rule.setup(layer)
     assert not zbox_bounds.applies(rule, x, True)
+
+
+# -- sums given their summands one by one -------------------------------------------------------
+def norm_relevance(layer: nn.Module, summands: list[torch.Tensor], R: torch.Tensor, rule=None):
+    composite = LayerMapComposite([(Sum, rule or Norm(stabilizer=1e-6))], canonizers=[])
+    with composite.context(layer):
+        leaves = [s.clone().requires_grad_(True) for s in summands]
+        out = layer(*leaves)
+        grads = torch.autograd.grad(out, leaves, grad_outputs=R)
+    return out.detach(), grads
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_norm_on_summands_equals_the_stacked_sum_and_the_formula(count: int) -> None:
+    torch.manual_seed(7)
+    summands = [torch.randn(2, 3, 4, 5) for _ in range(count)]
+    summands[0][0, 0, 0, :2] = -summands[1][0, 0, 0, :2]  # exact zero sums (+0.0)
+    R = torch.randn(2, 3, 4, 5)
+    out, got = norm_relevance(Sum(dim=0), summands, R)
+    z = sum(summands[1:], summands[0])
+    assert torch.equal(out, z)
+    s = z + 1e-6 * torch.where(z >= 0, 1.0, -1.0)
+    _, stacked = norm_relevance(Sum(dim=0), [torch.stack(summands)], R)
+    for k, summand in enumerate(summands):
+        torch.testing.assert_close(got[k], summand * R / s, rtol=1e-13, atol=0)
+        torch.testing.assert_close(got[k], stacked[0][k], rtol=1e-13, atol=0)
+
+
+def test_norm_on_summands_where_only_one_needs_a_gradient() -> None:
+    torch.manual_seed(8)
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    R = torch.randn(3, 4)
+    composite = LayerMapComposite([(Sum, Norm())], canonizers=[])
+    layer = Sum()
+    with composite.context(layer):
+        leaf = a.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(layer(leaf, b), leaf, grad_outputs=R)
+    z = a + b
+    torch.testing.assert_close(grad, a * R / (z + 1e-6 * torch.where(z >= 0, 1.0, -1.0)))
+
+
+def test_other_rules_see_summands_stacked_and_unruled_sums_add() -> None:
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    composite = LayerMapComposite([(Sum, Pass())], canonizers=[])
+    layer = Sum(dim=0)
+    with composite.context(layer):
+        leaf = a.clone().requires_grad_(True)
+        out = layer(leaf, b)
+        with pytest.raises(RuleConfigurationError, match="element-wise"):
+            torch.autograd.grad(out, leaf, grad_outputs=torch.ones_like(out))
+    leaf = a.clone().requires_grad_(True)
+    out = Sum()(leaf, b)
+    assert torch.equal(out, a + b)
+    (grad,) = torch.autograd.grad(out, leaf, grad_outputs=torch.full_like(out, 2.0))
+    assert torch.equal(grad, torch.full_like(a, 2.0))
