@@ -22,9 +22,10 @@ from relscope.core.attribution import (
 from relscope.core.attribution.layer_types import Linear
 from relscope.core.attribution.linear_rule import LinearRule
 from relscope.core.attribution.modifiers import sign_bounds
+from relscope.core.attribution.stabilizer import Stabilizer
 from relscope.core.errors import RuleConfigurationError
 from relscope.plugins.rules.activation_rules import Pass
-from relscope.plugins.rules.lrp import Flat, Gamma, ZBox
+from relscope.plugins.rules.lrp import Flat, Gamma, ZBox, ZPlus
 from relscope.plugins.rules.norm_rules import Norm
 from tests.attribution_support import float64_single_thread  # noqa: F401  (fixture)
 
@@ -302,3 +303,25 @@ def test_other_rules_see_summands_stacked_and_unruled_sums_add() -> None:
     assert torch.equal(out, a + b)
     (grad,) = torch.autograd.grad(out, leaf, grad_outputs=torch.full_like(out, 2.0))
     assert torch.equal(grad, torch.full_like(a, 2.0))
+
+
+# -- ε folded into the bias of outputs non-negative by construction ------------------------------
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+def test_zplus_with_folded_epsilon_equals_the_formula(bias: bool) -> None:
+    torch.manual_seed(9)
+    layer = nn.Linear(6, 4, bias=bias).double()
+    x = torch.randn(3, 6)
+    R = torch.randn(3, 4)
+    W = layer.weight.detach()
+    b = layer.bias.detach().clamp(min=0) if bias else torch.zeros(4)
+    Wp, Wn = W.clamp(min=0), W.clamp(max=0)
+    xp, xn = x.clamp(min=0), x.clamp(max=0)
+    for stabilizer, folded in ((1e-3, True), (Stabilizer(1e-3, clip=True), False)):
+        rule = ZPlus(stabilizer=stabilizer)
+        rule.setup(layer)
+        assert (rule._folded_epsilon() > 0) is folded
+        z = xp @ Wp.T + xn @ Wn.T + b
+        s = z + 1e-3 if folded else z.clamp(min=1e-3)
+        g = R / s
+        _, got = relevance(layer, ZPlus(stabilizer=stabilizer), x, R)
+        torch.testing.assert_close(got, xp * (g @ Wp) + xn * (g @ Wn), rtol=0, atol=1e-12)

@@ -336,6 +336,7 @@ class LinearRule(Rule):
         if (
             all(self.nonnegative_outputs)
             and self.output_modifiers is None
+            and self.output_divisor is None  # a derived ordinary output must not include ε
             and isinstance(stabilizer, Stabilizer)
             and stabilizer.adds_epsilon
             and type(self).keep_outputs is LinearRule.keep_outputs
