@@ -12,11 +12,12 @@ The relevance ``R_in = x ∘ (W↑ᵀ g↑ + W↓ᵀ g↓)`` with ``g = R / s(d)
 
     R_in = x ∘ ((1 + γ/2) Wᵀ g + (γ/2) |W|ᵀ (sign(z) g)).
 
-Scaling everything by ``2/γ``: keep ``q = sign(z) / m`` with ``m = λ|z| + |W|x + |b| + 2ε/γ`` and
-``λ = (2 + γ)/γ``; then ``R_in = x ∘ [λW; |W|]ᵀ [R·q; copysign(R·q, R)]`` (``R·q`` is 0 where
-z = 0, and elsewhere ``|R·q| = |R| / m``). The forward runs the ordinary layer and one more pass
-(``|W|x``), the backward one stacked transposed pass, with 3 element-wise passes forward and 2
-backward instead of 6 and 4. Values equal the general form up to rounding (exact arithmetic is
+Scaling by ``2/γ`` and ``λ = (2 + γ)/γ``: keep ``q' = sign(z) / m'`` with
+``m' = |z| + (|W|/λ)x + (|b| + 2ε/γ)/λ``; then ``R_in = x ∘ (Wᵀ a + (|W|/λ)ᵀ copysign(a, R))``
+with ``a = R·q'`` (0 where z = 0; elsewhere ``|a| = |R| / m'``). The forward runs the ordinary
+layer and one more pass (``|W|/λ``), the backward two transposed passes (the layer's own weight
+and the one kept ``|W|/λ``: no copy of W), with 3 element-wise passes forward and 3 backward
+instead of 6 and 4. Values equal the general form up to rounding (exact arithmetic is
 the same rule); ``tests/test_rules_fast_paths.py`` compares the two.
 """
 
@@ -52,9 +53,10 @@ def applies(rule: Any, bounds: tuple[float, float], standard_forward: bool) -> b
     )
 
 
-def block_parameters(rule: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The block weight ``[λW; |W|]``, its ``|W|`` half and the bias ``|b| + 2ε/γ`` (cached on
-    the rule while the layer's parameters are unchanged)."""
+def block_parameters(rule: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``|W|/λ`` and the bias ``(|b| + 2ε/γ)/λ`` (cached on the rule while the layer's
+    parameters are unchanged); the layer's own ``W`` is the other weight, so no copy of it is
+    kept."""
     op = rule.op
     weight, bias = op.weight, op.bias
     version = (
@@ -67,27 +69,26 @@ def block_parameters(rule: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     if cached is not None and cached[0] == version:
         return cached[1]
     gamma = rule.gamma
+    scale = gamma / (2.0 + gamma)  # 1/λ
     with torch.no_grad():
-        block, ((scaled,), (absolute,)) = op.block_views(weight, 2, 1)
-        torch.mul(weight, (2.0 + gamma) / gamma, out=scaled)
-        torch.abs(weight, out=absolute)
+        absolute = weight.abs().mul_(scale)
         shift = 2.0 * rule.stabilizer.epsilon / gamma
         if bias is None:
-            abs_bias = weight.new_full((weight.shape[0],), shift)
+            abs_bias = weight.new_full((weight.shape[0],), shift * scale)
         else:
-            abs_bias = bias.abs().add_(shift)
-    params = (block, absolute, abs_bias)
+            abs_bias = bias.abs().add_(shift).mul_(scale)
+    params = (absolute, abs_bias)
     rule._blocks[_BLOCK_KEY] = (version, params)
     return params
 
 
 def forward(rule: Any, ctx: Any, x: torch.Tensor) -> torch.Tensor:
-    """The ordinary output; keeps ``x`` and ``q = sign(z) / m``."""
-    _, absolute, abs_bias = block_parameters(rule)
+    """The ordinary output; keeps ``x`` and ``q' = λ sign(z) / m = sign(z) / (m/λ)``."""
+    absolute, abs_bias = block_parameters(rule)
     output = rule.call_original(x)
-    m = rule.op.stacked_forward(x, absolute, abs_bias)  # |W|x + |b| + 2ε/γ
+    m = rule.op.stacked_forward(x, absolute, abs_bias)  # (|W|x + |b| + 2ε/γ) / λ
     q = torch.sign(output)
-    torch.addcmul(m, output, q, value=(2.0 + rule.gamma) / rule.gamma, out=m)  # + λ|z|
+    torch.addcmul(m, output, q, out=m)  # + |z|: m/λ
     q.div_(m)
     del m
     ctx.nonnegative_gamma = True
@@ -96,14 +97,15 @@ def forward(rule: Any, ctx: Any, x: torch.Tensor) -> torch.Tensor:
 
 
 def backward(rule: Any, ctx: Any, relevance: torch.Tensor) -> torch.Tensor:
-    """``x ∘ [λW; |W|]ᵀ [R·q; copysign(R·q, R)]``."""
+    """``x ∘ (Wᵀ a + (|W|/λ)ᵀ copysign(a, R))`` with ``a = R·q'``."""
     x, q = ctx.saved
-    block, _, _ = block_parameters(rule)
+    absolute, _ = block_parameters(rule)
     op = rule.op
-    stacked, (scaled, signed) = op.output_buffer(relevance, 2)
-    torch.mul(relevance, q, out=scaled)
+    scaled = torch.mul(relevance, q)
     del q
-    torch.copysign(scaled, relevance, out=signed)
-    result = op.stacked_vjp(stacked, block, x.shape)
-    del stacked, scaled, signed
+    signed = torch.copysign(scaled, relevance)
+    result = op.stacked_vjp(scaled, op.weight, x.shape)
+    del scaled
+    result.add_(op.stacked_vjp(signed, absolute, x.shape))
+    del signed
     return result.mul_(x)
