@@ -74,6 +74,10 @@ class LinearOp:
         return buffer, list(buffer.chunk(count, dim=-1))
 
     # -- parameters -----------------------------------------------------------------------------
+    def weight_out_features(self) -> int:
+        """The number of outputs (output channels) of the layer."""
+        return self.module.weight.shape[0]
+
     def block_weight(self, blocks: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
         """One weight from ``blocks[p][i]`` (output group p, input term i)."""
         if len(blocks) == 1 and len(blocks[0]) == 1:
@@ -150,6 +154,11 @@ class ConvOp(LinearOp):
             self.pre_pad = [p for p in reversed(padding) for _ in range(2)]
             padding = [0] * self.dims
         self.padding = padding
+
+    def weight_out_features(self) -> int:
+        """The number of output channels (a transposed weight is ``(in, out / groups, ...)``)."""
+        weight = self.module.weight
+        return weight.shape[1] * self.groups if self.transposed else weight.shape[0]
 
     def _geometry(self) -> tuple:
         """(stride, padding, dilation, transposed, output_padding, groups) as aten's convolution

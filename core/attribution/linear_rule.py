@@ -133,9 +133,13 @@ class LinearRule(Rule):
         return param
 
     def modified_parameters(
-        self, active: tuple[int, ...]
+        self, active: tuple[int, ...], epsilon: float = 0.0
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Block weight over the ``active`` input terms and block bias (cached while registered)."""
+        """Block weight over the ``active`` input terms and block bias (cached while registered).
+
+        ``epsilon`` > 0 is added to every group's bias (a layer without one gets the bias ε): the
+        stabiliser of outputs that are non-negative by construction, folded into the layer call.
+        """
         assert self.op is not None
         weight, bias = self.op.weight, self.op.bias
         version = (
@@ -144,7 +148,8 @@ class LinearRule(Rule):
             weight.dtype,
             None if bias is None else (bias.data_ptr(), bias._version),
         )
-        cached = self._blocks.get(active)
+        key = (active, epsilon) if epsilon else active
+        cached = self._blocks.get(key)
         if cached is not None and cached[0] == version:
             return cached[1], cached[2]
         with torch.no_grad():
@@ -154,17 +159,20 @@ class LinearRule(Rule):
             if block_w is None:
                 rows = [[row[i](w, "weight") for i in active] for row in self.param_modifiers]
                 block_w = self.op.block_weight(rows)
-            if b is None:
+            if b is None and not epsilon:
                 block_b = None
             else:  # f(0) = b: skipped terms still contribute their bias
                 biases = []
                 for row in self.param_modifiers:
-                    total = row[0](b, "bias")
-                    for modifier in row[1:]:
-                        total = total + modifier(b, "bias")
-                    biases.append(total)
+                    if b is None:
+                        total = w.new_zeros(self.op.weight_out_features())
+                    else:
+                        total = row[0](b, "bias")
+                        for modifier in row[1:]:
+                            total = total + modifier(b, "bias")
+                    biases.append(total + epsilon if epsilon else total)
                 block_b = self.op.block_bias(biases)
-        self._blocks[active] = (version, block_w, block_b)
+        self._blocks[key] = (version, block_w, block_b)
         return block_w, block_b
 
     def _written_block(self, w: torch.Tensor, active: tuple[int, ...]) -> torch.Tensor | None:
@@ -264,13 +272,24 @@ class LinearRule(Rule):
             total.add_(z)
         return total if self.output_divisor == 1.0 else total.div_(self.output_divisor)
 
+    def runs_standard_forward(self) -> bool:
+        """True when the layer's forward is torch's own (so its output is exactly ``Wx + b``)."""
+        return getattr(self.original_forward, "__func__", None) in _STANDARD_FORWARDS
+
     # -- the passes -----------------------------------------------------------------------------
     def forward(self, ctx: RuleContext, x: torch.Tensor) -> torch.Tensor:
         """Ordinary output, stacked modified outputs, kept denominators."""
         assert self.op is not None
+        self.op.check_input(x)
+        return self.general_forward(ctx, x, None)
+
+    def general_forward(
+        self, ctx: RuleContext, x: torch.Tensor, bounds: tuple[float, float] | None
+    ) -> torch.Tensor:
+        """:meth:`forward` by the general form; ``bounds``: the input's (min, max) if known."""
+        assert self.op is not None
         op = self.op
-        op.check_input(x)
-        terms, bounds = self.input_terms(x, None)
+        terms, bounds = self.input_terms(x, bounds)
         active = tuple(i for i, term in enumerate(terms) if term is not None)
         ctx.active = active
         ctx.bounds = bounds
@@ -278,15 +297,17 @@ class LinearRule(Rule):
             active
             and self.output_divisor is not None
             and not self.zero_params
-            and getattr(self.original_forward, "__func__", None) in _STANDARD_FORWARDS
+            and self.runs_standard_forward()
         )
         output = None if derives else self.call_original(x)
         if not active:  # all input terms vanish: no relevance reaches the input
             ctx.save(x)
             return output
-        weight, bias = self.modified_parameters(active)
+        folded = self._folded_epsilon()
+        weight, bias = self.modified_parameters(active, folded)
         if (
-            output is not None
+            not folded
+            and output is not None
             and len(self.param_modifiers) == 1
             and len(active) == 1
             and terms[active[0]] is x
@@ -303,9 +324,26 @@ class LinearRule(Rule):
                 output = self._derived_output(outputs)
         if self.output_modifiers is not None:
             outputs = [modify(z) for modify, z in zip(self.output_modifiers, outputs)]
-        kept = self.keep_outputs(outputs, output)
+        kept = outputs if folded else self.keep_outputs(outputs, output)
         ctx.save(x, *kept)
         return output
+
+    def _folded_epsilon(self) -> float:
+        """The ε to fold into the modified layer call's bias, or 0: when every group's output is
+        non-negative by construction and the stabiliser is the plain ``z + ε·sign₀(z)``, the
+        denominators are ``z_p + ε``, computed by the layer call itself (no pass of their own)."""
+        stabilizer = self.stabilizer
+        if (
+            all(self.nonnegative_outputs)
+            and self.output_modifiers is None
+            and self.output_divisor is None  # a derived ordinary output must not include ε
+            and isinstance(stabilizer, Stabilizer)
+            and stabilizer.adds_epsilon
+            and type(self).keep_outputs is LinearRule.keep_outputs
+            and type(self).gradient_mapper is LinearRule.gradient_mapper
+        ):
+            return stabilizer.epsilon
+        return 0.0
 
     def backward(self, ctx: RuleContext, relevance: torch.Tensor) -> torch.Tensor:
         """The rule's relevance at the input."""
@@ -317,7 +355,7 @@ class LinearRule(Rule):
             return torch.zeros_like(x)
         grad_stack = self._stack_gradients(self.gradient_mapper(relevance, kept))
         del kept
-        weight, _ = self.modified_parameters(active)
+        weight, _ = self.modified_parameters(active, self._folded_epsilon())
         terms, _ = self.input_terms(x, ctx.bounds)
         padded = [None if term is None else op.prepare_input(term) for term in terms]
         shape = padded[active[0]].shape

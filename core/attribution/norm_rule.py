@@ -3,12 +3,15 @@ relevance normalised by the stabilised output and pulled back through the layer'
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from relscope.core.attribution.rule import Rule, RuleContext
 from relscope.core.attribution.stabilizer import Stabilizer, StabilizerLike
 from relscope.core.attribution.sum_layer import Sum
+from relscope.core.attribution.summand_relevance import SummandRelevance, summands_apply
 
 
 class NormRule(Rule):
@@ -23,6 +26,17 @@ class NormRule(Rule):
 
     def setup(self, module: nn.Module) -> None:
         """Any layer works; nothing to prepare."""
+
+    def dispatch(self, original: Any, args: tuple, kwargs: dict) -> Any:
+        """A :class:`Sum` given its summands one by one adds them and keeps them as they are
+        (:mod:`~relscope.core.attribution.summand_relevance`); anything else as for any rule."""
+        if (
+            not kwargs
+            and getattr(original, "__func__", None) is Sum.forward
+            and summands_apply(self.module, args)
+        ):
+            return SummandRelevance.apply(self, *args)
+        return super().dispatch(original, args, kwargs)
 
     def forward(self, ctx: RuleContext, x: torch.Tensor) -> torch.Tensor:
         """The ordinary output; keeps the input and the stabilised output."""

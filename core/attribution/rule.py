@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from relscope.core.attribution.sum_layer import Sum
 from relscope.core.errors import AttributionError
 
 _MISSING = object()
@@ -77,6 +78,16 @@ def restore_forward(module: nn.Module, previous: Any) -> None:
         module.__dict__.pop("forward", None)
     else:
         module.__dict__["forward"] = previous
+
+
+def stacked_summands(module: Sum, args: tuple) -> torch.Tensor | None:
+    """``torch.stack(args, module.dim)`` when the summands are tensors of one shape and a
+    gradient will flow to one of them (None otherwise: then they are just added)."""
+    if not all(isinstance(a, torch.Tensor) for a in args) or not torch.is_grad_enabled():
+        return None
+    if len({a.shape for a in args}) != 1 or not any(a.requires_grad for a in args):
+        return None
+    return torch.stack(args, dim=module.dim)
 
 
 class RuleHandle:
@@ -185,7 +196,15 @@ class Rule:
         return install_forward(module, make_forward, self)
 
     def dispatch(self, original: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-        """Run the layer: through the rule when a gradient will flow to its input, else as is."""
+        """Run the layer: through the rule when a gradient will flow to its input, else as is.
+
+        Summands given to a :class:`Sum` one by one are stacked first (what ``Sum`` means), so a
+        rule sees the one stacked input it would otherwise get.
+        """
+        if len(args) > 1 and not kwargs and isinstance(self.module, Sum):
+            stacked = stacked_summands(self.module, args)
+            if stacked is not None:
+                args = (stacked,)
         if (
             len(args) == 1
             and not kwargs

@@ -5,8 +5,8 @@ is invisible to them: the addition would copy the relevance to both summands (do
 functional average pooling would keep its gradient instead of the ``norm`` rule. This canonizer
 traces each user-written module's own forward (its submodules stay single calls), replaces
 
-- tensor additions (``x + y``, ``x += y``, ``torch.add``) by an explicit ``Sum`` over the stacked,
-  broadcast summands (composites give it the ``norm`` rule),
+- tensor additions (``x + y``, ``x += y``, ``torch.add``) by an explicit ``Sum`` of the broadcast
+  summands, given one by one (composites give it the ``norm`` rule),
 - ``torch.cat`` by a :class:`Concatenate` module,
 - functional activations (``F.relu``, ``torch.sigmoid``, ``x.relu()``, ...) by their modules,
 - ``torch.flatten`` / ``x.flatten`` by ``nn.Flatten``,

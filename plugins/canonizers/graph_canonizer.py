@@ -5,8 +5,9 @@ is invisible to them: the addition would copy the relevance to both summands (do
 functional average pooling would keep its gradient instead of the ``norm`` rule. This canonizer
 traces each user-written module's own forward (its submodules stay single calls), replaces
 
-- tensor additions (``x + y``, ``x += y``, ``torch.add``) by an explicit ``Sum`` over the stacked,
-  broadcast summands (composites give it the ``norm`` rule),
+- tensor additions (``x + y``, ``x += y``, ``torch.add``) by an explicit ``Sum`` of the broadcast
+  summands, given one by one (composites give it the ``norm`` rule; other rules see them stacked
+  on the last axis),
 - ``torch.cat`` by a :class:`Concatenate` module,
 - functional activations (``F.relu``, ``torch.sigmoid``, ``x.relu()``, ...) by their modules,
 - ``torch.flatten`` / ``x.flatten`` by ``nn.Flatten``,
@@ -63,7 +64,7 @@ def explicit_sum(summer: nn.Module, a: Any, b: Any) -> Any:
     ):
         dtype = torch.result_type(a, b)
         a, b = torch.broadcast_tensors(a.to(dtype), b.to(dtype))
-        return summer(torch.stack([a, b], dim=-1))
+        return summer(a, b)  # the summands one by one: no stacked copy (see Sum)
     return a + b
 
 

@@ -4,9 +4,9 @@ The addition in a residual block copies the relevance to both summands when it i
 gradient, doubling it at every block. This attribute canonizer gives each torchvision
 ``BasicBlock`` and ``Bottleneck`` (whose ``forward`` is not overridden by a subclass) a
 ``residual_sum`` module and a forward that adds through it; composites give ``Sum`` the ``norm``
-rule, which splits the relevance in proportion to the two summands. The summands are stacked
-along a new first axis (``Sum(dim=0)``): two contiguous copies, where the last axis would interleave
-every value with its partner and leave strided gradients for every layer of both branches.
+rule, which splits the relevance in proportion to the two summands. The summands are given to the
+``Sum`` one by one (``residual_sum(out, identity)``): the ``norm`` rule adds them and keeps them as
+they are, with no stacked copy (other rules see them stacked on a new first axis, ``Sum(dim=0)``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _basic_block_forward(self: BasicBlock, x: torch.Tensor) -> torch.Tensor:
     out = self.bn2(self.conv2(out))
     if self.downsample is not None:
         identity = self.downsample(x)
-    out = self.residual_sum(torch.stack([out, identity]))
+    out = self.residual_sum(out, identity)
     return self.relu(out)
 
 
@@ -42,7 +42,7 @@ def _bottleneck_forward(self: Bottleneck, x: torch.Tensor) -> torch.Tensor:
     out = self.bn3(self.conv3(out))
     if self.downsample is not None:
         identity = self.downsample(x)
-    out = self.residual_sum(torch.stack([out, identity]))
+    out = self.residual_sum(out, identity)
     return self.relu(out)
 
 

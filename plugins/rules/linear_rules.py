@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from relscope.core.attribution import flat_counts, nonnegative_gamma, zbox_bounds
 from relscope.core.attribution.linear_rule import LinearRule
 from relscope.core.attribution.modifiers import (
     Bound,
@@ -25,8 +26,10 @@ from relscope.core.attribution.modifiers import (
     ones_param,
     positive,
     positive_part,
+    sign_bounds,
     square,
 )
+from relscope.core.attribution.rule import RuleContext
 from relscope.core.attribution.stabilizer import Stabilizer, StabilizerLike
 from relscope.core.errors import RuleConfigurationError
 
@@ -135,6 +138,22 @@ class Gamma(LinearRule):
             output_divisor=2.0 + gamma,  # W↑ + W↓ = (2 + γ)W and b↑ + b↓ = (2 + γ)b
         )
 
+    def forward(self, ctx: RuleContext, x: torch.Tensor) -> torch.Tensor:
+        """On a non-negative input the |W| form (:mod:`~relscope.core.attribution.
+        nonnegative_gamma`: one extra pass each way), otherwise the general form."""
+        assert self.op is not None
+        self.op.check_input(x)
+        bounds = sign_bounds(x)
+        if nonnegative_gamma.applies(self, bounds, self.runs_standard_forward()):
+            return nonnegative_gamma.forward(self, ctx, x)
+        return self.general_forward(ctx, x, bounds)
+
+    def backward(self, ctx: RuleContext, relevance: torch.Tensor) -> torch.Tensor:
+        """The relevance at the input, by the form the forward pass took."""
+        if getattr(ctx, "nonnegative_gamma", False):
+            return nonnegative_gamma.backward(self, ctx, relevance)
+        return super().backward(ctx, relevance)
+
     def keep_outputs(self, outputs: list[torch.Tensor], output: torch.Tensor) -> list[torch.Tensor]:
         """One float per output: ``s(z↑)`` where z > 0, ``s(z↓)`` where z < 0, ∞ where z = 0.
 
@@ -208,6 +227,21 @@ class ZBox(LinearRule):
 
         return f"zbox(low={text(self.low)}, high={text(self.high)})"
 
+    def forward(self, ctx: RuleContext, x: torch.Tensor) -> torch.Tensor:
+        """With bounds shared by all samples the two-pass form (:mod:`~relscope.core.
+        attribution.zbox_bounds`), otherwise the general form."""
+        assert self.op is not None
+        self.op.check_input(x)
+        if zbox_bounds.applies(self, x, self.runs_standard_forward()):
+            return zbox_bounds.forward(self, ctx, x)
+        return self.general_forward(ctx, x, None)
+
+    def backward(self, ctx: RuleContext, relevance: torch.Tensor) -> torch.Tensor:
+        """The relevance at the input, by the form the forward pass took."""
+        if getattr(ctx, "zbox_bounds", False):
+            return zbox_bounds.backward(self, ctx, relevance)
+        return super().backward(ctx, relevance)
+
 
 class Flat(LinearRule):
     """LRP-flat: relevance spread uniformly over each output's receptive field.
@@ -225,6 +259,21 @@ class Flat(LinearRule):
             zero_params=zero_params,
             nonnegative_outputs=[True],  # counts of the receptive field
         )
+
+    def forward(self, ctx: RuleContext, x: torch.Tensor) -> torch.Tensor:
+        """Counts from one batch-1 call where they are shared by samples and channels
+        (:mod:`~relscope.core.attribution.flat_counts`), otherwise the general form."""
+        assert self.op is not None
+        self.op.check_input(x)
+        if flat_counts.applies(self):
+            return flat_counts.forward(self, ctx, x)
+        return self.general_forward(ctx, x, None)
+
+    def backward(self, ctx: RuleContext, relevance: torch.Tensor) -> torch.Tensor:
+        """The relevance at the input, by the form the forward pass took."""
+        if getattr(ctx, "flat_counts", False):
+            return flat_counts.backward(self, ctx, relevance)
+        return super().backward(ctx, relevance)
 
 
 class WSquare(LinearRule):
