@@ -113,11 +113,13 @@ def run_jobs(
     }
     try:
         for future in distributed.as_completed(futures):
-            job = futures[future]
+            job = futures.pop(future)  # once gathered, the worker may drop the result
             try:
                 outcome = future.result()
             except Exception as exc:  # the task's own exception after its retries, KilledWorker
                 raise Outcomes.crashed(job, exc, DistributedError) from None
+            finally:
+                future.release()
             outcomes.add(outcome)
     finally:
         client.cancel([f for f in futures if not f.done()])

@@ -24,6 +24,7 @@ from torch import nn
 from relscope.core.attribution.layer_types import Convolution, Dense
 from relscope.core.attribution.linear_ops import LinearOp, linear_op
 from relscope.core.attribution.modifiers import InputModifier, ParamModifier, sign_bounds
+from relscope.core.attribution.parameter_version import parameter_version
 from relscope.core.attribution.rule import Rule, RuleContext
 from relscope.core.attribution.stabilizer import Stabilizer, StabilizerLike
 from relscope.core.errors import RuleConfigurationError
@@ -141,13 +142,7 @@ class LinearRule(Rule):
         stabiliser of outputs that are non-negative by construction, folded into the layer call.
         """
         assert self.op is not None
-        weight, bias = self.op.weight, self.op.bias
-        version = (
-            weight.data_ptr(),
-            weight._version,
-            weight.dtype,
-            None if bias is None else (bias.data_ptr(), bias._version),
-        )
+        version = parameter_version(self.op)
         key = (active, epsilon) if epsilon else active
         cached = self._blocks.get(key)
         if cached is not None and cached[0] == version:

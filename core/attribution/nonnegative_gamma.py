@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from relscope.core.attribution.linear_ops import ConvOp, LinearOp
+from relscope.core.attribution.parameter_version import parameter_version
 from relscope.core.attribution.stabilizer import Stabilizer
 
 #: the cache key of the block weight ``[λW; |W|]`` among a rule's modified parameters
@@ -59,12 +60,7 @@ def block_parameters(rule: Any) -> tuple[torch.Tensor, torch.Tensor]:
     kept."""
     op = rule.op
     weight, bias = op.weight, op.bias
-    version = (
-        weight.data_ptr(),
-        weight._version,
-        weight.dtype,
-        None if bias is None else (bias.data_ptr(), bias._version),
-    )
+    version = parameter_version(op)
     cached = rule._blocks.get(_BLOCK_KEY)
     if cached is not None and cached[0] == version:
         return cached[1]

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from relscope.core.attribution.linear_ops import ConvOp, LinearOp, expand_bound
+from relscope.core.attribution.parameter_version import parameter_version
 from relscope.core.attribution.stabilizer import Stabilizer
 
 _FORWARD_KEY = ("zbox_forward",)
@@ -42,13 +43,8 @@ def applies(rule: Any, x: torch.Tensor, standard_forward: bool) -> bool:
 
 
 def _cached(rule: Any, key: tuple, build: Any) -> torch.Tensor:
-    weight, bias = rule.op.weight, rule.op.bias
-    version = (
-        weight.data_ptr(),
-        weight._version,
-        weight.dtype,
-        None if bias is None else (bias.data_ptr(), bias._version),
-    )
+    weight = rule.op.weight
+    version = parameter_version(rule.op)
     cached = rule._blocks.get(key)
     if cached is not None and cached[0] == version:
         return cached[1]
