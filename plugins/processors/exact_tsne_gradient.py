@@ -32,7 +32,7 @@ BLOCK_ROWS = 320
 class ExactGradient:
     """An openTSNE gradient method: the KL divergence of a 2-D map (dof = 1) and its exact gradient.
 
-    ``threads > 1`` spreads the row blocks over that many threads (numpy releases the GIL in
+    ``threads > 1`` spreads the block pairs over that many threads (numpy releases the GIL in
     the products and element-wise passes). Call ``close`` when the optimisation is over.
     """
 
