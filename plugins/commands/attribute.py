@@ -124,15 +124,9 @@ def _attribute(args: argparse.Namespace, spec: Any, group: Any) -> int:
     try:
         result = prepared.run(group, progress=not args.quiet)
     except KeyboardInterrupt:
-        partial = prepared.output_path(group).with_name(
-            prepared.output_path(group).name + ".partial"
-        )
-        if partial.exists():
-            print(
-                f"relscope: interrupted; finished batches are kept in {partial}, "
-                "rerun the same command with --resume to continue",
-                file=sys.stderr,
-            )
+        from relscope.core.cli.interrupted_run import note_kept_batches
+
+        note_kept_batches(prepared.output_path(group))
         raise
     if group is not None:
         if not args.quiet:

@@ -131,13 +131,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = prepared.run(progress=not args.quiet)
     except KeyboardInterrupt:
-        partial = prepared.out.with_name(prepared.out.name + ".partial")
-        if partial.exists():
-            print(
-                f"relscope: interrupted; finished batches are kept in {partial}, "
-                "rerun the same command with --resume to continue",
-                file=sys.stderr,
-            )
+        from relscope.core.cli.interrupted_run import note_kept_batches
+
+        note_kept_batches(prepared.out)
         raise
     if not args.quiet and result.already_complete:
         print(f"{args.out}: already complete with this configuration", file=sys.stderr)
